@@ -1,0 +1,14 @@
+export { LAB_ADDRESSES, assertLabAddress } from './addresses.js';
+export { addNamespace, deleteNamespace, listNamespaces, namespacePrefix, removeStaleNamespaces } from './namespaces.js';
+export { NamespacedProcess, spawnInNamespace } from './processes.js';
+export type { Host, LabPod, PodSpec } from './topology.js';
+export { LabTopology } from './topology.js';
+export type { BurstOptions } from './traffic-driver.js';
+export { TrafficDriver } from './traffic-driver.js';
+export type { BurstRequest, BurstResult, TargetResult, TrafficTarget } from './traffic-protocol.js';
+export type { LabNodeOptions, SyncLog } from './lab-node.js';
+export { LabNode, targetsOf } from './lab-node.js';
+export { podsFromManifests } from './manifest-pods.js';
+export type { LabReport, ServiceReport } from './lab-report.js';
+export { addResults, emptyReport, renderTable } from './lab-report.js';
+export { runLabCli } from './lab-cli.js';

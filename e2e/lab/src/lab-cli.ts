@@ -1,0 +1,65 @@
+import { fileURLToPath } from 'node:url';
+import { parseFlags, UsageError } from '@hybrid-proxy/core';
+import { addResults, emptyReport, renderTable, type LabReport } from './lab-report.js';
+import { LabNode } from './lab-node.js';
+
+const DEFAULT_MANIFESTS = fileURLToPath(new URL('../../../examples/lab', import.meta.url));
+
+const LAB_FLAGS = {
+  'duration': { type: 'string' },
+  'json': { type: 'boolean' },
+  'manifests': { type: 'string' },
+  'mode': { type: 'string' },
+  'rate': { type: 'string' },
+} as const;
+
+/**
+ * `hybrid-proxy lab`: builds the sandboxed node, drives traffic to every Service VIP, shows where it goes,
+ * and tears everything down on Ctrl-C, SIGTERM or when --duration ends.
+ */
+export async function runLabCli(args: readonly string[]): Promise<number> {
+  const flags = parseFlags(args, LAB_FLAGS);
+  const durationS = flags.duration === undefined ? Number.POSITIVE_INFINITY : Number(flags.duration);
+  if (!(durationS > 0)) throw new UsageError(`--duration ${JSON.stringify(flags.duration)} is not a positive number of seconds`);
+  const rate = Number(flags.rate ?? '40');
+  if (!(rate > 0 && rate <= 2000)) throw new UsageError(`--rate ${JSON.stringify(flags.rate)} is not a request rate in 1-2000 per second per Service`);
+  if (flags.mode !== undefined && flags.mode !== 'iptables') throw new UsageError(`--mode ${flags.mode}: the lab runs iptables mode in this release`);
+  if (process.getuid?.() !== 0) throw new UsageError('the lab creates network namespaces and needs root: run it with sudo');
+
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  const say = (text: string) => flags.json || process.stderr.write(text + '\n');
+  say('building the lab node (network namespaces, Pods, hybrid-proxy)...');
+  const node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS });
+  let report: LabReport | undefined;
+  try {
+    const targets = await node.targets();
+    report = emptyReport('iptables', targets);
+    say(`proxy synced; sending traffic to ${targets.length} service ports${Number.isFinite(durationS) ? ` for ${durationS} s` : ' (Ctrl-C to stop)'}`);
+    const started = Date.now();
+    const live = process.stdout.isTTY && !flags.json;
+    let lastPrint = 0;
+    const tickMs = 250;
+    while (!stopping && Date.now() - started < durationS * 1000) {
+      const tick = Date.now();
+      const results = await node.traffic.burst(targets, { count: Math.max(1, Math.round((rate * tickMs) / 1000)), concurrency: 2, timeoutMs: 500 });
+      addResults(report, results);
+      report.durationSeconds = (Date.now() - started) / 1000;
+      if (!flags.json && Date.now() - lastPrint >= (live ? 1000 : 5000)) {
+        process.stdout.write((live ? '\x1b[H\x1b[2J' : '') + renderTable(report));
+        lastPrint = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, tickMs - (Date.now() - tick))));
+    }
+  } finally {
+    say('tearing down the lab...');
+    await node.destroy();
+  }
+  process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderTable(report));
+  return 0;
+}

@@ -1,0 +1,121 @@
+import { fileURLToPath } from 'node:url';
+import { ManifestDirectorySource, silentLogger } from '@hybrid-proxy/core';
+import type { Snapshot } from '@hybrid-proxy/model';
+import { LAB_ADDRESSES } from './addresses.js';
+import { podsFromManifests } from './manifest-pods.js';
+import { spawnInNamespace, type NamespacedProcess } from './processes.js';
+import { LabTopology } from './topology.js';
+import { TrafficDriver } from './traffic-driver.js';
+import type { TrafficTarget } from './traffic-protocol.js';
+
+const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
+
+export interface LabNodeOptions {
+  /** Service and EndpointSlice manifests: the proxy follows this directory, and the lab makes a Pod per endpoint. */
+  readonly manifests: string;
+  readonly mode?: 'iptables';
+  /** Extra flags for `hybrid-proxy run`. */
+  readonly proxyArgs?: readonly string[];
+  /** Start the proxy right away (default true). */
+  readonly startProxy?: boolean;
+}
+
+export interface SyncLog {
+  readonly msg: string;
+  readonly kind?: string;
+  readonly services?: number;
+}
+
+/**
+ * A whole sandboxed node: the topology, a Pod per endpoint, a traffic client, and hybrid-proxy running
+ * through the real `hybrid-proxy run` code path inside the node namespace.
+ */
+export class LabNode {
+  proxy: NamespacedProcess | undefined;
+
+  private constructor(
+    readonly topology: LabTopology,
+    readonly traffic: TrafficDriver,
+    readonly options: LabNodeOptions,
+  ) {}
+
+  static async start(options: LabNodeOptions): Promise<LabNode> {
+    const topology = await LabTopology.create();
+    try {
+      for (const pod of await podsFromManifests(options.manifests)) await topology.addPod(pod);
+      const traffic = await TrafficDriver.start(topology.client.namespace);
+      const node = new LabNode(topology, traffic, options);
+      if (options.startProxy !== false) await node.startProxy();
+      return node;
+    } catch (err) {
+      await topology.destroy();
+      throw err;
+    }
+  }
+
+  /** `hybrid-proxy run` inside the node namespace; resolves after its first successful sync. */
+  async startProxy(extraArgs: readonly string[] = []): Promise<SyncLog> {
+    const args = [
+      CLI,
+      'run',
+      '--mode',
+      this.options.mode ?? 'iptables',
+      '--manifests',
+      this.options.manifests,
+      '--cluster-cidr',
+      LAB_ADDRESSES.podCIDRv4,
+      '--ip-families',
+      '4',
+      '--hostname-override',
+      'lab-node',
+      '--min-sync-period',
+      '100ms',
+      ...(this.options.proxyArgs ?? []),
+      ...extraArgs,
+    ];
+    this.proxy = spawnInNamespace(this.topology.node.namespace, process.execPath, args, 'hybrid-proxy');
+    return this.waitForSync(0);
+  }
+
+  /** Waits for the proxy to log a successful sync at or after line `from`. */
+  async waitForSync(from: number, timeoutMs = 20_000): Promise<SyncLog> {
+    const proxy = this.proxy;
+    if (!proxy) throw new Error('the proxy is not running');
+    const index = await proxy.waitForLine((line) => line.includes('"msg":"synced"'), timeoutMs, from);
+    return JSON.parse(proxy.lines[index]!) as SyncLog;
+  }
+
+  /** The index of the next proxy log line: pass it to waitForSync to wait for a sync after a change. */
+  get logMark(): number {
+    return this.proxy?.lines.length ?? 0;
+  }
+
+  async stopProxy(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const code = await this.proxy?.stop(signal);
+    return code ?? null;
+  }
+
+  /** The service ports to drive traffic to, read from the manifests as the proxy reads them. */
+  async snapshot(): Promise<Snapshot> {
+    return new ManifestDirectorySource({ dir: this.options.manifests, logger: silentLogger, watch: false }).load();
+  }
+
+  async targets(): Promise<TrafficTarget[]> {
+    return targetsOf(await this.snapshot());
+  }
+
+  async destroy(): Promise<void> {
+    await this.traffic.stop().catch(() => undefined);
+    await this.proxy?.stop('SIGTERM').catch(() => undefined);
+    await this.topology.destroy();
+  }
+}
+
+export function targetsOf(snapshot: Snapshot): TrafficTarget[] {
+  const targets: TrafficTarget[] = [];
+  for (const { service } of snapshot.entries.values()) {
+    if (service.protocol === 'SCTP') continue;
+    for (const ip of service.clusterIPs.filter((a) => !a.includes(':'))) targets.push({ key: service.key, protocol: service.protocol, ip, port: service.port });
+  }
+  return targets;
+}

@@ -1,0 +1,36 @@
+/** Messages between the lab (host side) and the traffic client running inside the client namespace. */
+
+export interface TrafficTarget {
+  /** The service port key, echoed back in results. */
+  readonly key: string;
+  readonly protocol: 'TCP' | 'UDP';
+  readonly ip: string;
+  readonly port: number;
+}
+
+export interface BurstRequest {
+  readonly id: number;
+  readonly targets: readonly TrafficTarget[];
+  /** Requests per target. Every request uses a new connection (TCP) or a new socket (UDP), so each is balanced anew. */
+  readonly count: number;
+  /** Requests in flight at once, per target. */
+  readonly concurrency: number;
+  /** Pause between the requests of one worker, to spread a burst over time. */
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface TargetResult {
+  readonly key: string;
+  readonly ok: number;
+  readonly failed: number;
+  /** Answers per backend name. */
+  readonly backends: Record<string, number>;
+  /** Failures per error code (ECONNREFUSED, ETIMEDOUT, ...). */
+  readonly errors: Record<string, number>;
+}
+
+export interface BurstResult {
+  readonly id: number;
+  readonly results: readonly TargetResult[];
+}

@@ -1,0 +1,25 @@
+import type { Snapshot } from '@hybrid-proxy/model';
+
+export type ProxyMode = 'iptables' | 'ipvs';
+export const PROXY_MODES: readonly ProxyMode[] = ['iptables', 'ipvs'];
+
+export interface SyncOutcome {
+  readonly kind: 'full' | 'partial' | 'unchanged';
+  /** Rules per table after the sync (kubeproxy_sync_proxy_rules_iptables_total). */
+  readonly rulesPerTable: Readonly<Record<string, number>>;
+}
+
+/**
+ * What a mode plugs into the sync loop: the loop hands it settled snapshots, never raw events.
+ * A failed sync throws and must leave the previous kernel state in place.
+ */
+export interface ProxyBackend {
+  readonly mode: ProxyMode;
+  /** Verifies tools, privileges and kernel features up front, with an error that says what to install or enable. */
+  preflight(): Promise<void>;
+  sync(snapshot: Snapshot, options: { readonly full: boolean }): Promise<SyncOutcome>;
+  /** The kernel input this snapshot would produce, touching nothing (`hybrid-proxy plan`). */
+  describe(snapshot: Snapshot): string;
+  /** Removes everything the mode created. */
+  cleanup(): Promise<void>;
+}

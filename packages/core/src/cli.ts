@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import { createRunner, ToolMissingError } from '@hybrid-proxy/exec';
+import { UsageError } from './flag-values.js';
+import { createLogger } from './logger.js';
+import { ManifestDirectorySource } from './manifest-source.js';
+import { createBackend } from './mode-selection.js';
+import { hasNetAdmin, PrivilegeError } from './privileges.js';
+import { parseFlags, PROXY_FLAGS, proxyConfigFrom, requireManifests } from './proxy-config.js';
+import { runUntilSignalled } from './run-proxy.js';
+
+const USAGE = `hybrid-proxy: a Kubernetes service proxy (iptables mode; IPVS and eBPF counters to come)
+
+Usage:
+  hybrid-proxy run --manifests DIR [flags]     program the kernel and keep it in step with DIR
+  hybrid-proxy plan --manifests DIR [flags]    print the rules it would apply; touches nothing
+  hybrid-proxy cleanup [flags]                 remove every chain and jump hybrid-proxy created
+  hybrid-proxy lab [--duration S] [--json]     a sandboxed node in network namespaces, with live traffic
+  hybrid-proxy help | version
+
+Flags (run, plan, cleanup):
+  --mode, --proxy-mode MODE        iptables (default)
+  --manifests DIR                  Service and EndpointSlice YAML/JSON, watched for changes
+  --cluster-cidr CIDR              masquerade traffic to ClusterIPs from outside this range
+  --masquerade-all                 masquerade all traffic to ClusterIPs
+  --iptables-masquerade-bit N      fwmark bit for masquerading (default 14, i.e. 0x4000)
+  --hostname-override NAME         this node's name, for local endpoints (default: hostname)
+  --ip-families 4,6                families to program (default 4,6)
+  --iptables-variant auto|nft|legacy   default auto: the variant that already holds KUBE- rules
+  --min-sync-period D              coalesce bursts of changes (default 1s)
+  --sync-period D                  periodic resync (default 30s)
+  --full-sync-period D             periodic full rewrite (default 1h)
+  --healthz-bind-address H:P       /healthz and /livez (default 0.0.0.0:10256)
+  --metrics-bind-address H:P       /metrics (default 127.0.0.1:10249)
+  --log-level L                    debug, info (default), warn, error
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      await runUntilSignalled(proxyConfigFrom(parseFlags(rest, PROXY_FLAGS)));
+      return 0;
+    case 'plan': {
+      const config = proxyConfigFrom(parseFlags(rest, PROXY_FLAGS));
+      const logger = createLogger({ level: config.logLevel, write: (line) => process.stderr.write(line + '\n') });
+      const snapshot = await new ManifestDirectorySource({ dir: requireManifests(config), logger, watch: false }).load();
+      for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
+      process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));
+      return 0;
+    }
+    case 'cleanup': {
+      const config = proxyConfigFrom(parseFlags(rest, PROXY_FLAGS));
+      if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy cleanup');
+      await createBackend(config, createRunner(), createLogger({ level: config.logLevel })).cleanup();
+      return 0;
+    }
+    case 'lab': {
+      // The lab lives in the repository (e2e/lab), not in the published package.
+      const labModule = '@hybrid-proxy/lab';
+      const lab = (await import(labModule).catch(() => {
+        throw new Error('the lab ships with the hybrid-proxy repository: run it from a checkout with `npm start`');
+      })) as { runLabCli(args: readonly string[]): Promise<number> };
+      return lab.runLabCli(rest);
+    }
+    case 'version':
+    case '--version':
+      process.stdout.write('hybrid-proxy 0.1.0\n');
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`hybrid-proxy: ${err.message}\nRun 'hybrid-proxy help' for usage.\n`);
+      process.exit(2);
+    }
+    const known = err instanceof ToolMissingError || err instanceof PrivilegeError;
+    process.stderr.write(`hybrid-proxy: ${known ? (err as Error).message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,31 @@
+import type { CommandRunner } from '@hybrid-proxy/exec';
+import type { ProxyBackend } from './backend.js';
+import { UsageError } from './flag-values.js';
+import { IptablesMode } from './iptables-mode.js';
+import type { Logger } from './logger.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { ProxyConfig } from './proxy-config.js';
+
+/** The one place that knows every mode: picks the backend the config names. */
+export function createBackend(config: ProxyConfig, runner: CommandRunner, logger: Logger, metrics?: ProxyMetrics): ProxyBackend {
+  switch (config.mode) {
+    case 'iptables':
+      return new IptablesMode({
+        runner,
+        logger,
+        metrics,
+        families: config.families,
+        variant: config.iptablesVariant,
+        planner: {
+          clusterCIDR: config.clusterCIDR,
+          masqueradeAll: config.masqueradeAll,
+          masqueradeBit: config.masqueradeBit,
+          comments: true,
+          nodeName: config.hostname,
+          zone: '',
+        },
+      });
+    case 'ipvs':
+      throw new UsageError('--mode ipvs is not available in this release yet; use --mode iptables');
+  }
+}

@@ -1,0 +1,86 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { IptablesVariant } from '@hybrid-proxy/iptables';
+import type { IPFamily } from '@hybrid-proxy/model';
+import { PROXY_MODES, type ProxyMode } from './backend.js';
+import { parseChoice, parseCIDR, parseDuration, parseInteger, UsageError } from './flag-values.js';
+import { parseListenAddress, type ListenAddress } from './health-server.js';
+import type { LogLevel } from './logger.js';
+
+export interface ProxyConfig {
+  readonly mode: ProxyMode;
+  readonly manifests: string | undefined;
+  readonly clusterCIDR: string;
+  readonly masqueradeAll: boolean;
+  readonly masqueradeBit: number;
+  readonly hostname: string;
+  readonly families: readonly IPFamily[];
+  readonly iptablesVariant: IptablesVariant | 'auto';
+  readonly minSyncPeriodMs: number;
+  readonly syncPeriodMs: number;
+  readonly fullSyncPeriodMs: number;
+  readonly healthz: ListenAddress;
+  readonly metrics: ListenAddress;
+  readonly logLevel: LogLevel;
+}
+
+/** Flags shared by run, plan and cleanup; named like kube-proxy's where they overlap. */
+export const PROXY_FLAGS = {
+  'mode': { type: 'string' },
+  'proxy-mode': { type: 'string' },
+  'manifests': { type: 'string' },
+  'cluster-cidr': { type: 'string' },
+  'masquerade-all': { type: 'boolean' },
+  'iptables-masquerade-bit': { type: 'string' },
+  'hostname-override': { type: 'string' },
+  'ip-families': { type: 'string' },
+  'iptables-variant': { type: 'string' },
+  'min-sync-period': { type: 'string' },
+  'sync-period': { type: 'string' },
+  'full-sync-period': { type: 'string' },
+  'healthz-bind-address': { type: 'string' },
+  'metrics-bind-address': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+type ProxyFlagValues = FlagValues<typeof PROXY_FLAGS>;
+
+export type FlagSpec = Readonly<Record<string, { readonly type: 'string' | 'boolean' }>>;
+export type FlagValues<T extends FlagSpec> = { [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string };
+
+/** node:util parseArgs in strict mode: an unknown or malformed flag is a UsageError. */
+export function parseFlags<T extends FlagSpec>(args: readonly string[], options: T): FlagValues<T> {
+  try {
+    return parseArgs({ args: [...args], options, strict: true, allowPositionals: false }).values as FlagValues<T>;
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, '.'));
+  }
+}
+
+export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
+  if (values['mode'] && values['proxy-mode'] && values['mode'] !== values['proxy-mode']) {
+    throw new UsageError(`--mode ${values['mode']} and --proxy-mode ${values['proxy-mode']} disagree; give one of them`);
+  }
+  const families = (values['ip-families'] ?? '4,6').split(',').map((f) => parseChoice(f.trim().replace(/^ipv/i, ''), '--ip-families', ['4', '6']));
+  return {
+    mode: parseChoice(values['mode'] ?? values['proxy-mode'] ?? 'iptables', '--mode', PROXY_MODES),
+    manifests: values['manifests'],
+    clusterCIDR: values['cluster-cidr'] ? parseCIDR(values['cluster-cidr'], '--cluster-cidr') : '',
+    masqueradeAll: values['masquerade-all'] ?? false,
+    masqueradeBit: parseInteger(values['iptables-masquerade-bit'] ?? '14', '--iptables-masquerade-bit', 0, 31),
+    hostname: (values['hostname-override'] ?? hostname()).toLowerCase(),
+    families: [...new Set(families)].map(Number) as IPFamily[],
+    iptablesVariant: parseChoice(values['iptables-variant'] ?? 'auto', '--iptables-variant', ['auto', 'nft', 'legacy'] as const),
+    minSyncPeriodMs: parseDuration(values['min-sync-period'] ?? '1s', '--min-sync-period'),
+    syncPeriodMs: parseDuration(values['sync-period'] ?? '30s', '--sync-period'),
+    fullSyncPeriodMs: parseDuration(values['full-sync-period'] ?? '1h', '--full-sync-period'),
+    healthz: parseListenAddress(values['healthz-bind-address'] ?? '0.0.0.0:10256', '--healthz-bind-address'),
+    metrics: parseListenAddress(values['metrics-bind-address'] ?? '127.0.0.1:10249', '--metrics-bind-address'),
+    logLevel: parseChoice(values['log-level'] ?? 'info', '--log-level', ['debug', 'info', 'warn', 'error'] as const),
+  };
+}
+
+export function requireManifests(config: ProxyConfig): string {
+  if (!config.manifests) throw new UsageError('--manifests DIR is required: the directory of Service and EndpointSlice YAML to proxy');
+  return config.manifests;
+}

@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import { createRunner } from '@hybrid-proxy/exec';
+import type { Snapshot } from '@hybrid-proxy/model';
+import { startHealthServer, startMetricsServer } from './health-server.js';
+import { InvalidObjectReporter } from './invalid-object-reporter.js';
+import { createLogger, type Logger } from './logger.js';
+import { ManifestDirectorySource } from './manifest-source.js';
+import { createProxyMetrics } from './metrics.js';
+import { createBackend } from './mode-selection.js';
+import { hasNetAdmin, PrivilegeError } from './privileges.js';
+import { requireManifests, type ProxyConfig } from './proxy-config.js';
+import { SyncLoop } from './sync-loop.js';
+
+export interface RunningProxy {
+  readonly loop: SyncLoop;
+  stop(): Promise<void>;
+}
+
+/** Starts the proxy: preflight, health and metrics servers, the source, and the sync loop. */
+export async function startProxy(config: ProxyConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningProxy> {
+  if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy run');
+  const metrics = createProxyMetrics();
+  const backend = createBackend(config, createRunner(), logger, metrics);
+  await backend.preflight();
+
+  const loop = new SyncLoop({
+    backend,
+    metrics,
+    logger,
+    minSyncPeriodMs: config.minSyncPeriodMs,
+    syncPeriodMs: config.syncPeriodMs,
+    fullSyncPeriodMs: config.fullSyncPeriodMs,
+  });
+  const servers: Server[] = [
+    await startHealthServer(config.healthz, loop, Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs)),
+    await startMetricsServer(config.metrics, metrics.registry),
+  ];
+  const reporter = new InvalidObjectReporter(logger, metrics);
+  const source = new ManifestDirectorySource({ dir: requireManifests(config), logger });
+  loop.start();
+  await source.start((snapshot: Snapshot) => {
+    reporter.report(snapshot);
+    loop.update(snapshot);
+  });
+  logger.info('hybrid-proxy started', { mode: config.mode, families: config.families, hostname: config.hostname, manifests: config.manifests, healthz: config.healthz, metrics: config.metrics });
+
+  return {
+    loop,
+    async stop() {
+      await source.stop();
+      await loop.stop();
+      await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+      logger.info('hybrid-proxy stopped; the rules stay in place');
+    },
+  };
+}
+
+/** `hybrid-proxy run`: runs until SIGINT/SIGTERM, then stops without removing rules (traffic keeps flowing). */
+export async function runUntilSignalled(config: ProxyConfig): Promise<void> {
+  const proxy = await startProxy(config);
+  await new Promise<void>((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await proxy.stop();
+}

@@ -1,0 +1,39 @@
+import { execa } from 'execa';
+import type { CommandResult, CommandRunner, RunOptions } from './command-runner.js';
+import { ToolMissingError } from './missing-tool.js';
+
+export interface ExecaRunnerOptions {
+  /**
+   * Run every command inside this network namespace (`ip netns exec NAME ...`). Used by tests and the lab,
+   * which drive a namespace from outside; the proxy itself runs inside its namespace and leaves this unset.
+   */
+  readonly netns?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
+  const { netns } = options;
+  return {
+    where: netns ? `netns ${netns}` : 'host',
+    async run(file: string, args: readonly string[], runOptions: RunOptions = {}): Promise<CommandResult> {
+      const [command, argv] = netns ? ['ip', ['netns', 'exec', netns, file, ...args]] : [file, [...args]];
+      const result = await execa(command, argv, {
+        reject: false,
+        input: runOptions.input,
+        stdin: runOptions.input === undefined ? 'ignore' : 'pipe',
+        timeout: runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        stripFinalNewline: false,
+        maxBuffer: 1024 * 1024 * 1024,
+      });
+      const missing =
+        (result.code === 'ENOENT' && !netns) ||
+        // `ip netns exec` reports a missing program itself, with exit code 255.
+        (netns !== undefined && result.exitCode === 255 && /exec of "[^"]*" failed: No such file/.test(result.stderr));
+      if (missing) throw new ToolMissingError(result.code === 'ENOENT' ? command : file);
+      if (result.timedOut) throw new Error(`${file} ${args.join(' ')} timed out after ${runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
+      if (result.exitCode === undefined) throw new Error(`${file} could not run: ${result.shortMessage}`);
+      return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import type { CommandResult, CommandRunner, RunOptions } from './command-runner.js';
+
+export interface RecordedCommand {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly input: string | undefined;
+}
+
+export type FakeResponder = (command: RecordedCommand) => Partial<CommandResult> | undefined;
+
+/** A runner for unit tests of executors: records every call and answers from a responder (default: success, no output). */
+export class FakeRunner implements CommandRunner {
+  readonly where = 'fake';
+  readonly calls: RecordedCommand[] = [];
+
+  constructor(private readonly responder: FakeResponder = () => undefined) {}
+
+  async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const call = { file, args: [...args], input: options.input };
+    this.calls.push(call);
+    const answer = this.responder(call) ?? {};
+    return { stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', exitCode: answer.exitCode ?? 0 };
+  }
+}

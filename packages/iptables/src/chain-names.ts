@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+import { joinHostPort, type Endpoint, type ServicePort } from '@hybrid-proxy/model';
+import { base32 } from './base32.js';
+
+/** Chains hybrid-proxy owns outright; per-service chains are recognised by prefix. */
+export const KUBE_SERVICES = 'KUBE-SERVICES';
+export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';
+export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
+export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
+export const KUBE_FORWARD = 'KUBE-FORWARD';
+
+export const SERVICE_CHAIN_PREFIX = 'KUBE-SVC-';
+export const ENDPOINT_CHAIN_PREFIX = 'KUBE-SEP-';
+export const PER_SERVICE_PREFIXES: readonly string[] = [SERVICE_CHAIN_PREFIX, ENDPOINT_CHAIN_PREFIX, 'KUBE-EXT-', 'KUBE-SVL-', 'KUBE-FW-'];
+
+/** kube-proxy's hash: the first 16 characters of base32(sha256(text)), so operators recognise the chains. */
+export function chainHash(text: string): string {
+  return base32(createHash('sha256').update(text).digest()).slice(0, 16);
+}
+
+/** KUBE-SVC-<hash of "ns/name:port" + protocol in lower case>, exactly kube-proxy's servicePortChainName. */
+export function serviceChainName(service: ServicePort): string {
+  return SERVICE_CHAIN_PREFIX + chainHash(service.key + service.protocol.toLowerCase());
+}
+
+/** KUBE-SEP-<hash of the service port name, protocol and "ip:port">, kube-proxy's servicePortEndpointChainName. */
+export function endpointChainName(service: ServicePort, endpoint: Endpoint): string {
+  return ENDPOINT_CHAIN_PREFIX + chainHash(service.key + service.protocol.toLowerCase() + joinHostPort(endpoint.ip, endpoint.port));
+}
+
+export function isPerServiceChain(name: string): boolean {
+  return PER_SERVICE_PREFIXES.some((prefix) => name.startsWith(prefix));
+}

@@ -1,0 +1,46 @@
+import type { Endpoint, IPFamily, ServiceEntry } from '@hybrid-proxy/model';
+
+export interface NodeIdentity {
+  /** This node's name, to find its local endpoints (internalTrafficPolicy: Local). */
+  readonly nodeName: string;
+  /** This node's zone, for topology hints; empty when unknown. */
+  readonly zone: string;
+}
+
+export interface EndpointSelection {
+  /** The endpoints that receive cluster traffic, in a stable order. */
+  readonly endpoints: readonly Endpoint[];
+  /** Every endpoint of this family that exists at all (ready or not): decides REJECT versus DROP. */
+  readonly anyEndpoints: boolean;
+}
+
+/**
+ * kube-proxy's choice of endpoints for cluster (ClusterIP) traffic:
+ * - ready endpoints; if none is ready, those still serving while terminating (graceful termination);
+ * - topology hints, when every endpoint carries them and one names this node's zone;
+ * - internalTrafficPolicy Local keeps only this node's endpoints.
+ */
+export function selectClusterEndpoints(entry: ServiceEntry, family: IPFamily, node: NodeIdentity): EndpointSelection {
+  const ofFamily = entry.endpoints.filter((e) => e.family === family);
+  let candidates = usableEndpoints(ofFamily);
+  if (entry.service.internalTrafficPolicy === 'Local') {
+    candidates = candidates.filter((e) => e.nodeName === node.nodeName);
+  } else {
+    candidates = applyTopologyHints(candidates, node.zone);
+  }
+  return { endpoints: candidates, anyEndpoints: ofFamily.length > 0 };
+}
+
+function usableEndpoints(endpoints: readonly Endpoint[]): readonly Endpoint[] {
+  const ready = endpoints.filter((e) => e.ready);
+  if (ready.length > 0) return ready;
+  return endpoints.filter((e) => e.serving && e.terminating);
+}
+
+function applyTopologyHints(endpoints: readonly Endpoint[], zone: string): readonly Endpoint[] {
+  if (!zone || endpoints.length === 0) return endpoints;
+  // Hints are all-or-nothing: one endpoint without hints means the controller is not hinting this Service.
+  if (!endpoints.every((e) => e.zoneHints.length > 0)) return endpoints;
+  const local = endpoints.filter((e) => e.zoneHints.includes(zone));
+  return local.length > 0 ? local : endpoints;
+}

@@ -1,0 +1,148 @@
+import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
+import type { IPFamily } from '@hybrid-proxy/model';
+import { appliedStateOf, fullChanges, isNoChange, partialChanges, type AppliedState } from './chain-diff.js';
+import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
+import { builtinJumps } from './fixed-chains.js';
+import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
+import { renderRestoreInput, type TableChange } from './restore-text.js';
+import { RestoreError } from './restore-error.js';
+import { countRules, TABLES, type BuiltinJump, type IptablesPlan, type Table } from './rule-plan.js';
+import { chainNames, parseSave } from './save-parser.js';
+import { detectVariant } from './variant-detection.js';
+
+export interface IptablesExecutorOptions {
+  readonly runner: CommandRunner;
+  readonly family: IPFamily;
+  /** `auto` (default) detects the variant the node uses. */
+  readonly variant?: IptablesVariant | 'auto';
+  /** Seconds to wait for the xtables lock. */
+  readonly lockWaitSeconds?: number;
+}
+
+export interface ApplyResult {
+  readonly kind: 'full' | 'partial' | 'unchanged';
+  readonly chainsWritten: number;
+  readonly chainsRemoved: number;
+  /** Rules per table in the desired plan, for kubeproxy_sync_proxy_rules_iptables_total. */
+  readonly rulesPerTable: Readonly<Record<Table, number>>;
+  /** The restore input, for logs and debugging (empty when unchanged). */
+  readonly input: string;
+}
+
+const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
+  nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
+  filter: [KUBE_SERVICES, KUBE_FORWARD],
+};
+
+/** The only part of the iptables backend that touches the kernel. */
+export class IptablesExecutor {
+  private tools: IptablesTools | undefined;
+  private applied: AppliedState | undefined;
+  private readonly wait: string[];
+
+  constructor(private readonly options: IptablesExecutorOptions) {
+    this.wait = ['-w', String(options.lockWaitSeconds ?? 5)];
+  }
+
+  async resolveTools(): Promise<IptablesTools> {
+    if (!this.tools) {
+      const wanted = this.options.variant ?? 'auto';
+      const variant = wanted === 'auto' ? await detectVariant(this.options.runner, this.options.family) : wanted;
+      this.tools = iptablesTools(this.options.family, variant);
+    }
+    return this.tools;
+  }
+
+  /** Forgets what was applied, so the next apply is a full sync. */
+  invalidate(): void {
+    this.applied = undefined;
+  }
+
+  get hasAppliedState(): boolean {
+    return this.applied !== undefined;
+  }
+
+  /**
+   * Applies a plan. Partial when the previous apply succeeded and `full` is not asked for: only changed chains
+   * are rewritten. Any failure forgets the applied state, so the retry is a full sync.
+   */
+  async apply(plan: IptablesPlan, options: { full?: boolean } = {}): Promise<ApplyResult> {
+    const tools = await this.resolveTools();
+    const desired = appliedStateOf(plan);
+    const full = options.full === true || this.applied === undefined;
+    try {
+      let changes: TableChange[];
+      if (full) {
+        await this.ensureJumps(tools, plan.jumps);
+        changes = fullChanges(plan, await this.existingChains(tools));
+      } else {
+        changes = partialChanges(plan, this.applied!, desired);
+      }
+      const input = isNoChange(changes) ? '' : renderRestoreInput(changes);
+      if (input) {
+        const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
+        if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
+      }
+      this.applied = desired;
+      return {
+        kind: full ? 'full' : input ? 'partial' : 'unchanged',
+        chainsWritten: changes.reduce((n, c) => n + c.write.size, 0),
+        chainsRemoved: changes.reduce((n, c) => n + c.remove.length, 0),
+        rulesPerTable: { filter: countRules(plan.tables.filter), nat: countRules(plan.tables.nat) },
+        input,
+      };
+    } catch (err) {
+      this.applied = undefined;
+      throw err;
+    }
+  }
+
+  /** iptables-save of one table, as the kernel holds it now. */
+  async save(table: Table): Promise<string> {
+    const tools = await this.resolveTools();
+    return (await runChecked(this.options.runner, tools.save, ['-t', table])).stdout;
+  }
+
+  /** Removes every jump and chain hybrid-proxy creates, and nothing else. */
+  async cleanup(): Promise<void> {
+    const tools = await this.resolveTools();
+    for (const jump of builtinJumps()) {
+      // A jump may have been inserted more than once by an older run: delete until none is left.
+      for (let i = 0; i < 10; i++) {
+        const deleted = await this.options.runner.run(tools.iptables, [...this.wait, '-t', jump.table, '-D', jump.chain, ...jump.match, '-j', jump.target]);
+        if (deleted.exitCode !== 0) break;
+      }
+    }
+    const existing = await this.existingChains(tools);
+    const changes: TableChange[] = TABLES.map((table) => ({
+      table,
+      write: new Map(),
+      remove: existing[table].filter((chain) => FIXED_CHAINS[table].includes(chain) || isPerServiceChain(chain)),
+    }));
+    const input = renderRestoreInput(changes);
+    if (input) {
+      const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
+      if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
+    }
+    this.applied = undefined;
+  }
+
+  private async existingChains(tools: IptablesTools): Promise<Record<Table, string[]>> {
+    const saved = parseSave((await runChecked(this.options.runner, tools.save, [])).stdout);
+    return { filter: chainNames(saved, 'filter'), nat: chainNames(saved, 'nat') };
+  }
+
+  /** Jumps from built-in chains, ensured idempotently: create the target chain, then `-C`, and `-I` only if missing. */
+  private async ensureJumps(tools: IptablesTools, jumps: readonly BuiltinJump[]): Promise<void> {
+    const run = (args: string[]) => this.options.runner.run(tools.iptables, [...this.wait, ...args]);
+    for (const jump of jumps) {
+      const created = await run(['-t', jump.table, '-N', jump.target]);
+      if (created.exitCode !== 0 && !/exists/i.test(created.stderr)) {
+        await runChecked(this.options.runner, tools.iptables, [...this.wait, '-t', jump.table, '-N', jump.target]);
+      }
+      const spec = [jump.chain, ...jump.match, '-j', jump.target];
+      const present = await run(['-t', jump.table, '-C', ...spec]);
+      if (present.exitCode !== 0) await runChecked(this.options.runner, tools.iptables, [...this.wait, '-t', jump.table, '-I', ...spec]);
+    }
+  }
+}

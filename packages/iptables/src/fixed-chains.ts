@@ -1,0 +1,53 @@
+import { KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
+import type { PlannerOptions } from './planner-options.js';
+import { masqueradeMark } from './planner-options.js';
+import type { BuiltinJump, Rule } from './rule-plan.js';
+
+const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
+
+/** The masquerade pair: KUBE-MARK-MASQ tags a packet, KUBE-POSTROUTING masquerades tagged packets once. */
+export function masqueradeChains(options: PlannerOptions): [string, Rule[]][] {
+  const mark = masqueradeMark(options);
+  const bit = mark.split('/')[0]!;
+  return [
+    [
+      KUBE_POSTROUTING,
+      [
+        ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
+        // Clear the bit so a re-traversal (e.g. through another namespace's rules) does not masquerade again.
+        ['-j', 'MARK', '--xor-mark', bit],
+        [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
+      ],
+    ],
+    [KUBE_MARK_MASQ, [['-j', 'MARK', '--or-mark', bit]]],
+  ];
+}
+
+/** The last rule of nat KUBE-SERVICES: local destinations go on to the node ports. */
+export function nodePortsDispatchRule(): Rule {
+  return [...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', KUBE_NODEPORTS];
+}
+
+/** Forwarding of service traffic that a host firewall with a DROP policy would otherwise lose. */
+export function forwardChain(options: PlannerOptions): Rule[] {
+  return [
+    ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
+    [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', masqueradeMark(options), '-j', 'ACCEPT'],
+    [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
+  ];
+}
+
+/** Jumps from the built-in chains into ours, as kube-proxy installs them. */
+export function builtinJumps(): BuiltinJump[] {
+  const portals = comment('kubernetes service portals');
+  const newConnPortals = ['-m', 'conntrack', '--ctstate', 'NEW', ...portals];
+  return [
+    { table: 'nat', chain: 'PREROUTING', target: KUBE_SERVICES, match: portals },
+    { table: 'nat', chain: 'OUTPUT', target: KUBE_SERVICES, match: portals },
+    { table: 'nat', chain: 'POSTROUTING', target: KUBE_POSTROUTING, match: comment('kubernetes postrouting rules') },
+    { table: 'filter', chain: 'INPUT', target: KUBE_SERVICES, match: newConnPortals },
+    { table: 'filter', chain: 'FORWARD', target: KUBE_SERVICES, match: newConnPortals },
+    { table: 'filter', chain: 'OUTPUT', target: KUBE_SERVICES, match: newConnPortals },
+    { table: 'filter', chain: 'FORWARD', target: KUBE_FORWARD, match: comment('kubernetes forwarding rules') },
+  ];
+}

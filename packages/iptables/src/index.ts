@@ -1,0 +1,32 @@
+export type { BuiltinJump, IptablesPlan, Rule, Table, TablePlan } from './rule-plan.js';
+export { countRules, TABLES } from './rule-plan.js';
+export type { PlannerOptions } from './planner-options.js';
+export { defaultPlannerOptions, masqueradeMark } from './planner-options.js';
+export type { EndpointSelection, NodeIdentity } from './endpoint-selection.js';
+export { selectClusterEndpoints } from './endpoint-selection.js';
+export { planIptables, renderPlan } from './planner.js';
+export {
+  chainHash,
+  endpointChainName,
+  isPerServiceChain,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_POSTROUTING,
+  KUBE_SERVICES,
+  serviceChainName,
+} from './chain-names.js';
+export { ruleComment } from './rule-comment.js';
+export type { TableChange } from './restore-text.js';
+export { quoteArg, renderRestoreInput, renderRule } from './restore-text.js';
+export type { AppliedState } from './chain-diff.js';
+export { appliedStateOf, fullChanges, partialChanges } from './chain-diff.js';
+export type { SavedTable } from './save-parser.js';
+export { chainNames, parseSave } from './save-parser.js';
+export type { IptablesTools, IptablesVariant } from './iptables-tools.js';
+export { iptablesTools } from './iptables-tools.js';
+export { detectVariant } from './variant-detection.js';
+export { RestoreError } from './restore-error.js';
+export type { ApplyResult, IptablesExecutorOptions } from './executor.js';
+export { IptablesExecutor } from './executor.js';
+

@@ -1,0 +1,80 @@
+import { joinHostPort, type Endpoint, type ServiceEntry, type ServicePort } from '@hybrid-proxy/model';
+import { endpointChainName, KUBE_MARK_MASQ, serviceChainName } from './chain-names.js';
+import { selectClusterEndpoints } from './endpoint-selection.js';
+import type { PlannerOptions } from './planner-options.js';
+import { ruleComment } from './rule-comment.js';
+import type { Rule } from './rule-plan.js';
+
+/** What one service port contributes to the tables. */
+export interface ServiceRules {
+  /** Rules for nat KUBE-SERVICES (the dispatch to the service chain). */
+  readonly natDispatch: readonly Rule[];
+  /** Rules for filter KUBE-SERVICES (REJECT / DROP when nothing can serve). */
+  readonly filterRules: readonly Rule[];
+  /** The KUBE-SVC chain followed by its KUBE-SEP chains. */
+  readonly chains: readonly (readonly [string, readonly Rule[]])[];
+}
+
+const EMPTY: ServiceRules = { natDispatch: [], filterRules: [], chains: [] };
+
+export function serviceRules(entry: ServiceEntry, options: PlannerOptions): ServiceRules {
+  const { service } = entry;
+  const vip = service.clusterIPs.find((ip) => ip.includes(':') === (options.family === 6));
+  if (vip === undefined) return EMPTY;
+  const hostBits = options.family === 4 ? '/32' : '/128';
+  const comment = (text: string): string[] => (options.comments ? ['-m', 'comment', '--comment', ruleComment(text)] : []);
+  const proto = service.protocol.toLowerCase();
+  // Same argument order as iptables-save prints, so a read-back compares as text.
+  const destination = (text: string): string[] => ['-d', vip + hostBits, '-p', proto, ...comment(text), '-m', proto, '--dport', String(service.port)];
+
+  const selection = selectClusterEndpoints(entry, options.family, options);
+  if (selection.endpoints.length === 0) {
+    // Local policy with endpoints elsewhere drops silently; a Service with nothing at all rejects, so clients fail fast.
+    const local = service.internalTrafficPolicy === 'Local' && selection.anyEndpoints;
+    const verdict = local ? ['-j', 'DROP'] : ['-j', 'REJECT'];
+    return { natDispatch: [], filterRules: [[...destination(`${service.key} has no ${local ? 'local ' : ''}endpoints`), ...verdict]], chains: [] };
+  }
+
+  const svcChain = serviceChainName(service);
+  const svcRules: Rule[] = [];
+  if (options.masqueradeAll) svcRules.push([...destination(`${service.key} cluster IP`), '-j', KUBE_MARK_MASQ]);
+  else if (options.clusterCIDR) svcRules.push(['!', '-s', options.clusterCIDR, ...destination(`${service.key} cluster IP`), '-j', KUBE_MARK_MASQ]);
+
+  const endpoints = selection.endpoints.map((endpoint) => ({ endpoint, chain: endpointChainName(service, endpoint) }));
+  const affinity = service.sessionAffinity.type === 'ClientIP';
+  if (affinity) {
+    for (const { endpoint, chain } of endpoints) {
+      svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...recent(options, ['--rcheck', '--seconds', String(service.sessionAffinity.timeoutSeconds), '--reap'], chain), '-j', chain]);
+    }
+  }
+  endpoints.forEach(({ endpoint, chain }, i) => {
+    const remaining = endpoints.length - i;
+    // Each rule takes its share of what the earlier rules left: 1/n, 1/(n-1), ... and the last takes the rest.
+    const pick = remaining > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(remaining)] : [];
+    svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...pick, '-j', chain]);
+  });
+
+  const chains: [string, Rule[]][] = [[svcChain, svcRules]];
+  for (const { endpoint, chain } of endpoints) chains.push([chain, endpointRules(service, endpoint, chain, affinity, options, comment)]);
+  return { natDispatch: [[...destination(`${service.key} cluster IP`), '-j', svcChain]], filterRules: [], chains };
+}
+
+function endpointRules(service: ServicePort, endpoint: Endpoint, chain: string, affinity: boolean, options: PlannerOptions, comment: (t: string) => string[]): Rule[] {
+  const proto = service.protocol.toLowerCase();
+  const hostBits = endpoint.family === 4 ? '/32' : '/128';
+  return [
+    // Hairpin: a Pod reaching itself through its Service must be masqueraded, or it would answer itself directly.
+    ['-s', endpoint.ip + hostBits, ...comment(service.key), '-j', KUBE_MARK_MASQ],
+    ['-p', proto, ...comment(service.key), ...(affinity ? recent(options, ['--set'], chain) : []), '-m', proto, '-j', 'DNAT', '--to-destination', joinHostPort(endpoint.ip, endpoint.port)],
+  ];
+}
+
+function recent(options: PlannerOptions, action: string[], name: string): string[] {
+  const mask = options.family === 4 ? '255.255.255.255' : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
+  return ['-m', 'recent', ...action, '--name', name, '--mask', mask, '--rsource'];
+}
+
+/** kube-proxy writes probabilities with ten decimals. */
+export function probability(n: number): string {
+  return (1 / n).toFixed(10);
+}

@@ -1,0 +1,23 @@
+export type {
+  Endpoint,
+  InvalidObject,
+  IPFamily,
+  Protocol,
+  ServiceEntry,
+  ServicePort,
+  ServicePortKey,
+  SessionAffinity,
+  Snapshot,
+  TrafficPolicy,
+} from './types.js';
+export type { Conversion } from './invalid.js';
+export type { ServiceDef, ServiceConversion } from './service-conversion.js';
+export { convertService, HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from './service-conversion.js';
+export type { EndpointSliceDef, EndpointSliceConversion, SliceEndpoint, SlicePort } from './endpointslice-conversion.js';
+export { convertEndpointSlice, LAST_CHANGE_TRIGGER_TIME_ANNOTATION, SERVICE_NAME_LABEL } from './endpointslice-conversion.js';
+export { assembleSnapshot, buildSnapshot, emptySnapshot } from './snapshot-builder.js';
+export type { SnapshotDiff } from './snapshot-diff.js';
+export { diffSnapshots, isEmptyDiff, sameEndpoints, sameService } from './snapshot-diff.js';
+export type { ParsedIP } from './ip-address.js';
+export { joinHostPort, parseIP } from './ip-address.js';
+export { servicePortKey } from './service-port-key.js';

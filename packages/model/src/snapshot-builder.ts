@@ -1,0 +1,76 @@
+import type { EndpointSliceDef } from './endpointslice-conversion.js';
+import { convertEndpointSlice } from './endpointslice-conversion.js';
+import type { ServiceDef } from './service-conversion.js';
+import { convertService } from './service-conversion.js';
+import type { Endpoint, InvalidObject, ServiceEntry, ServicePortKey, Snapshot } from './types.js';
+
+/** Joins converted Services with their slices: each service port gets the merged, de-duplicated endpoints of all slices. */
+export function assembleSnapshot(
+  services: Iterable<ServiceDef>,
+  slices: Iterable<EndpointSliceDef>,
+  invalid: readonly InvalidObject[] = [],
+): Snapshot {
+  const slicesByService = new Map<string, EndpointSliceDef[]>();
+  for (const slice of slices) {
+    const id = `${slice.namespace}/${slice.serviceName}`;
+    const list = slicesByService.get(id);
+    if (list) list.push(slice);
+    else slicesByService.set(id, [slice]);
+  }
+
+  const entries: [ServicePortKey, ServiceEntry][] = [];
+  for (const service of services) {
+    const serviceSlices = (slicesByService.get(`${service.namespace}/${service.name}`) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const port of service.ports) {
+      entries.push([port.key, { service: port, endpoints: endpointsFor(port.portName, port.protocol, serviceSlices) }]);
+    }
+  }
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return { entries: new Map(entries), invalid };
+}
+
+function endpointsFor(portName: string, protocol: string, slices: readonly EndpointSliceDef[]): Endpoint[] {
+  const byAddress = new Map<string, Endpoint>();
+  for (const slice of slices) {
+    // The slice's port carries the Service port's name and the resolved target port number.
+    const port = slice.ports.find((p) => p.name === portName && p.protocol === protocol);
+    if (!port) continue;
+    for (const endpoint of slice.endpoints) {
+      const id = `${endpoint.ip}|${port.port}`;
+      // An endpoint moving between slices may briefly appear in both; keep the first by slice name.
+      if (!byAddress.has(id)) byAddress.set(id, { ...endpoint, port: port.port });
+    }
+  }
+  return [...byAddress.values()].sort(compareEndpoints);
+}
+
+function compareEndpoints(a: Endpoint, b: Endpoint): number {
+  if (a.ip !== b.ip) return a.ip < b.ip ? -1 : 1;
+  return a.port - b.port;
+}
+
+/** Converts raw API objects (from YAML or JSON) and assembles them; invalid objects are skipped and listed. */
+export function buildSnapshot(rawServices: readonly unknown[], rawSlices: readonly unknown[]): Snapshot {
+  const invalid: InvalidObject[] = [];
+  const services: ServiceDef[] = [];
+  const slices: EndpointSliceDef[] = [];
+  rawServices.forEach((raw, i) => {
+    const result = convertService(raw, i);
+    if (!result.ok) invalid.push(result.error);
+    else {
+      invalid.push(...result.warnings);
+      if (result.value) services.push(result.value);
+    }
+  });
+  rawSlices.forEach((raw, i) => {
+    const result = convertEndpointSlice(raw, i);
+    if (!result.ok) invalid.push(result.error);
+    else {
+      invalid.push(...result.warnings);
+      if (result.value) slices.push(result.value);
+    }
+  });
+  return assembleSnapshot(services, slices, invalid);
+}
+
+export const emptySnapshot: Snapshot = { entries: new Map(), invalid: [] };

@@ -64,6 +64,8 @@ export class LabNode {
       this.options.manifests,
       '--cluster-cidr',
       LAB_ADDRESSES.podCIDRv4,
+      '--service-cidr',
+      LAB_ADDRESSES.serviceCIDRv4,
       '--ip-families',
       '4',
       '--hostname-override',

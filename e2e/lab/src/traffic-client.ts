@@ -37,7 +37,9 @@ function udpOnce(target: TrafficTarget, timeoutMs: number): Promise<string> {
     socket.on('message', (msg) => finish(undefined, msg.toString('utf8')));
     // A connected socket receives ICMP port-unreachable as ECONNREFUSED (a Service without endpoints).
     socket.on('error', (err) => finish(err));
-    socket.connect(target.port, target.ip, () => socket.send('ping'));
+    const connect = () => socket.connect(target.port, target.ip, () => socket.send('ping'));
+    if (target.sourcePort) socket.bind(target.sourcePort, connect);
+    else connect();
   });
 }
 

@@ -6,6 +6,8 @@ export interface TrafficTarget {
   readonly protocol: 'TCP' | 'UDP';
   readonly ip: string;
   readonly port: number;
+  /** UDP only: send from this source port (to test conntrack), instead of a fresh one per request. */
+  readonly sourcePort?: number;
 }
 
 export interface BurstRequest {

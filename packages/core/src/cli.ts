@@ -22,6 +22,7 @@ Flags (run, plan, cleanup):
   --manifests DIR                  Service and EndpointSlice YAML/JSON, watched for changes
   --cluster-cidr CIDR              masquerade traffic to ClusterIPs from outside this range
   --masquerade-all                 masquerade all traffic to ClusterIPs
+  --service-cidr CIDR[,CIDR]       Service IP ranges: new connections to unused addresses or ports in them are rejected
   --iptables-masquerade-bit N      fwmark bit for masquerading (default 14, i.e. 0x4000)
   --hostname-override NAME         this node's name, for local endpoints (default: hostname)
   --ip-families 4,6                families to program (default 4,6)

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { UsageError } from './flag-values.js';
 
 export interface HealthSource {
   /** When an update was queued and not yet applied; undefined when nothing waits. */
@@ -28,7 +29,7 @@ export function parseListenAddress(text: string, flag: string): ListenAddress {
   const match = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(text);
   const port = match ? Number(match[2]) : Number.NaN;
   if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`${flag} ${JSON.stringify(text)} is not HOST:PORT (for example 0.0.0.0:10256)`);
+    throw new UsageError(`${flag} ${JSON.stringify(text)} is not HOST:PORT (for example 0.0.0.0:10256)`);
   }
   return { host: match[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0', port };
 }

@@ -23,3 +23,6 @@ export { parseCIDR, parseDuration, UsageError } from './flag-values.js';
 export type { RunningProxy } from './run-proxy.js';
 export { startProxy } from './run-proxy.js';
 export { hasNetAdmin, PrivilegeError } from './privileges.js';
+export type { StaleUdpFlow } from './stale-udp-flows.js';
+export { staleUdpFlows } from './stale-udp-flows.js';
+export { ConntrackCleaner } from './conntrack-cleaner.js';

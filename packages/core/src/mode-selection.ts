@@ -20,6 +20,7 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
           clusterCIDR: config.clusterCIDR,
           masqueradeAll: config.masqueradeAll,
           masqueradeBit: config.masqueradeBit,
+          serviceCIDRs: config.serviceCIDRs,
           comments: true,
           nodeName: config.hostname,
           zone: '',

@@ -11,6 +11,7 @@ export interface ProxyConfig {
   readonly mode: ProxyMode;
   readonly manifests: string | undefined;
   readonly clusterCIDR: string;
+  readonly serviceCIDRs: readonly string[];
   readonly masqueradeAll: boolean;
   readonly masqueradeBit: number;
   readonly hostname: string;
@@ -30,6 +31,7 @@ export const PROXY_FLAGS = {
   'proxy-mode': { type: 'string' },
   'manifests': { type: 'string' },
   'cluster-cidr': { type: 'string' },
+  'service-cidr': { type: 'string' },
   'masquerade-all': { type: 'boolean' },
   'iptables-masquerade-bit': { type: 'string' },
   'hostname-override': { type: 'string' },
@@ -66,6 +68,7 @@ export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
     mode: parseChoice(values['mode'] ?? values['proxy-mode'] ?? 'iptables', '--mode', PROXY_MODES),
     manifests: values['manifests'],
     clusterCIDR: values['cluster-cidr'] ? parseCIDR(values['cluster-cidr'], '--cluster-cidr') : '',
+    serviceCIDRs: (values['service-cidr'] ?? '').split(',').filter(Boolean).map((cidr) => parseCIDR(cidr.trim(), '--service-cidr')),
     masqueradeAll: values['masquerade-all'] ?? false,
     masqueradeBit: parseInteger(values['iptables-masquerade-bit'] ?? '14', '--iptables-masquerade-bit', 0, 31),
     hostname: (values['hostname-override'] ?? hostname()).toLowerCase(),

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { createRunner } from '@hybrid-proxy/exec';
+import { ConntrackCleaner } from './conntrack-cleaner.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { startHealthServer, startMetricsServer } from './health-server.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
@@ -20,8 +21,10 @@ export interface RunningProxy {
 export async function startProxy(config: ProxyConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningProxy> {
   if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy run');
   const metrics = createProxyMetrics();
-  const backend = createBackend(config, createRunner(), logger, metrics);
+  const runner = createRunner();
+  const backend = createBackend(config, runner, logger, metrics);
   await backend.preflight();
+  const conntrack = new ConntrackCleaner(runner, logger);
 
   const loop = new SyncLoop({
     backend,
@@ -30,6 +33,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     minSyncPeriodMs: config.minSyncPeriodMs,
     syncPeriodMs: config.syncPeriodMs,
     fullSyncPeriodMs: config.fullSyncPeriodMs,
+    afterSync: (event) => conntrack.afterSync(event.snapshot),
   });
   const servers: Server[] = [
     await startHealthServer(config.healthz, loop, Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs)),

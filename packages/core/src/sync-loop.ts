@@ -17,6 +17,8 @@ export interface SyncLoopOptions {
   readonly retryBackoffMs?: readonly [number, number];
   readonly now?: () => number;
   readonly onSynced?: (event: SyncEvent) => void;
+  /** Work that must follow a successful apply before the next sync starts (conntrack cleanup). */
+  readonly afterSync?: (event: SyncEvent) => Promise<void>;
 }
 
 export interface SyncEvent {
@@ -133,8 +135,10 @@ export class SyncLoop {
       this.forceFull = false;
       this.consecutiveFailures = 0;
       this.lastSuccessAt = this.now();
+      const event = { outcome, snapshot, durationMs: seconds * 1000, queuedAt };
+      await this.options.afterSync?.(event);
       logger.info('synced', { kind: outcome.kind, services: snapshot.entries.size, durationMs: Math.round(seconds * 1000), rules: outcome.rulesPerTable });
-      this.options.onSynced?.({ outcome, snapshot, durationMs: seconds * 1000, queuedAt });
+      this.options.onSynced?.(event);
     } catch (err) {
       // The update is still pending: keep its original queue time so health reflects how long it has waited.
       this.pendingSince = Math.min(queuedAt ?? start, this.pendingSince ?? start);

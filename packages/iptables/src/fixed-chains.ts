@@ -51,3 +51,10 @@ export function builtinJumps(): BuiltinJump[] {
     { table: 'filter', chain: 'FORWARD', target: KUBE_FORWARD, match: comment('kubernetes forwarding rules') },
   ];
 }
+
+/** The last rules of filter KUBE-SERVICES: reject what is addressed to the Service ranges and matched no Service. */
+export function unallocatedServiceIPRules(options: PlannerOptions): Rule[] {
+  return options.serviceCIDRs
+    .filter((cidr) => cidr.includes(':') === (options.family === 6))
+    .map((cidr) => ['-d', cidr, ...(options.comments ? comment('reject traffic to unallocated ClusterIPs and unused ports') : []), '-j', 'REJECT']);
+}

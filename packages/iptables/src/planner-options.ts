@@ -9,6 +9,11 @@ export interface PlannerOptions extends NodeIdentity {
   readonly masqueradeAll: boolean;
   /** The fwmark bit that KUBE-MARK-MASQ sets (kube-proxy's --iptables-masquerade-bit, default 14 → 0x4000). */
   readonly masqueradeBit: number;
+  /**
+   * The Service IP ranges. New connections to an address in them that no Service port claims are rejected, as
+   * kube-proxy's nftables mode does, instead of leaking to the default route and timing out.
+   */
+  readonly serviceCIDRs: readonly string[];
   /** Rule comments cost memory and restore time; kube-proxy drops them in large clusters. */
   readonly comments: boolean;
 }
@@ -18,6 +23,7 @@ export const defaultPlannerOptions: PlannerOptions = {
   clusterCIDR: '',
   masqueradeAll: false,
   masqueradeBit: 14,
+  serviceCIDRs: [],
   comments: true,
   nodeName: '',
   zone: '',

@@ -1,6 +1,6 @@
 import type { Snapshot } from '@hybrid-proxy/model';
 import { KUBE_FORWARD, KUBE_NODEPORTS, KUBE_SERVICES } from './chain-names.js';
-import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatchRule } from './fixed-chains.js';
+import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatchRule, unallocatedServiceIPRules } from './fixed-chains.js';
 import type { PlannerOptions } from './planner-options.js';
 import { renderRestoreInput } from './restore-text.js';
 import { TABLES, type IptablesPlan, type Rule } from './rule-plan.js';
@@ -18,6 +18,7 @@ export function planIptables(snapshot: Snapshot, options: PlannerOptions): Iptab
     serviceChains.push(...rules.chains);
   }
   natServices.push(nodePortsDispatchRule());
+  filterServices.push(...unallocatedServiceIPRules(options));
 
   const nat = new Map<string, readonly Rule[]>([
     [KUBE_SERVICES, natServices],

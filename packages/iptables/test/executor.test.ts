@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { FakeRunner, type RecordedCommand } from '@hybrid-proxy/exec';
+import { defaultPlannerOptions, IptablesExecutor, planIptables, RestoreError } from '@hybrid-proxy/iptables';
+import { buildSnapshot } from '@hybrid-proxy/model';
+import { eps, svc } from './scenarios.js';
+
+const options = { ...defaultPlannerOptions, family: 4 as const, clusterCIDR: '198.18.1.0/24' };
+const p80 = [{ name: 'p80', port: 80 }];
+const plan = (svc1Endpoints: string[], extra: Record<string, unknown>[] = []) =>
+  planIptables(buildSnapshot([svc('svc1', '198.19.0.41', p80), svc('svc2', '198.19.0.42', p80), ...extra], [eps('svc1', svc1Endpoints), eps('svc2', ['198.18.1.9'])]), options);
+
+const restores = (runner: FakeRunner): RecordedCommand[] => runner.calls.filter((c) => c.file.endsWith('-restore'));
+const declared = (input: string) => input.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]);
+
+function kernel(saveOutput = ''): FakeRunner {
+  return new FakeRunner((call) => (call.file.endsWith('-save') ? { stdout: saveOutput } : undefined));
+}
+
+describe('IptablesExecutor against a recording runner', () => {
+  it('first apply is full: ensures jumps with -C before -I, then restores with --noflush', async () => {
+    const runner = new FakeRunner((call) => {
+      if (call.file.endsWith('-save')) return { stdout: '' };
+      if (call.args.includes('-C')) return { exitCode: 1, stderr: 'does a matching rule exist in that chain?' };
+      return undefined;
+    });
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    const result = await executor.apply(plan(['198.18.1.1', '198.18.1.2']));
+    expect(result.kind).toBe('full');
+    const inserts = runner.calls.filter((c) => c.args.includes('-I'));
+    expect(inserts.map((c) => c.args.slice(c.args.indexOf('-t'), c.args.indexOf('-t') + 4))).toContainEqual(['-t', 'nat', '-I', 'PREROUTING']);
+    const [restore] = restores(runner);
+    expect(restore!.file).toBe('iptables-nft-restore');
+    expect(restore!.args).toEqual(['-w', '5', '--noflush']);
+    expect(restore!.input).toContain('-A KUBE-SERVICES -d 198.19.0.41/32');
+  });
+
+  it('does not insert a jump that -C finds', async () => {
+    const runner = kernel();
+    await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
+    expect(runner.calls.filter((c) => c.args.includes('-I'))).toEqual([]);
+  });
+
+  it('a partial sync rewrites only the changed service chain and its endpoints, and removes the stale one', async () => {
+    const runner = kernel();
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    await executor.apply(plan(['198.18.1.1', '198.18.1.2']));
+    runner.calls.length = 0;
+    const result = await executor.apply(plan(['198.18.1.1', '198.18.1.3']));
+    expect(result.kind).toBe('partial');
+    const input = restores(runner)[0]!.input!;
+    const chains = declared(input);
+    // svc1's chain, the new endpoint chain, and the removed one; neither KUBE-SERVICES nor svc2 is touched.
+    expect(chains).toHaveLength(3);
+    expect(chains.filter((c) => c!.startsWith('KUBE-SVC-'))).toHaveLength(1);
+    expect(input).not.toContain(':KUBE-SERVICES');
+    expect(input).not.toContain('198.18.1.9');
+    expect(input.match(/^-X KUBE-SEP-/gm)).toHaveLength(1);
+    expect(runner.calls.some((c) => c.args.includes('-C'))).toBe(false);
+  });
+
+  it('an unchanged snapshot runs no command at all', async () => {
+    const runner = kernel();
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    await executor.apply(plan(['198.18.1.1']));
+    runner.calls.length = 0;
+    expect((await executor.apply(plan(['198.18.1.1']))).kind).toBe('unchanged');
+    expect(runner.calls).toEqual([]);
+  });
+
+  it('a full sync removes per-service chains it finds in the kernel but no longer wants, and nothing else', async () => {
+    const saved = ['*nat', ':KUBE-SVC-OLDOLDOLDOLDOLDO - [0:0]', ':KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]', ':DOCKER - [0:0]', ':KUBE-KUBELET-CANARY - [0:0]', 'COMMIT', ''].join('\n');
+    const runner = kernel(saved);
+    await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
+    const input = restores(runner)[0]!.input!;
+    expect(input).toContain('-X KUBE-SVC-OLDOLDOLDOLDOLDO');
+    expect(input).toContain('-X KUBE-SEP-OLDOLDOLDOLDOLDO');
+    expect(input).not.toContain('DOCKER');
+    expect(input).not.toContain('CANARY');
+  });
+
+  it('a rejected restore names the line, and the next apply is full', async () => {
+    let fail = false;
+    const runner = new FakeRunner((call) => {
+      if (call.file.endsWith('-save')) return { stdout: '' };
+      if (fail && call.file.endsWith('-restore')) return { exitCode: 1, stderr: 'iptables-restore: line 3 failed\n' };
+      return undefined;
+    });
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'legacy' });
+    await executor.apply(plan(['198.18.1.1']));
+    fail = true;
+    const error = await executor.apply(plan(['198.18.1.2'])).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RestoreError);
+    expect((error as RestoreError).line).toBe(3);
+    expect((error as RestoreError).lineText).toBe(restores(runner).at(-1)!.input!.split('\n')[2]);
+    fail = false;
+    expect((await executor.apply(plan(['198.18.1.2']))).kind).toBe('full');
+  });
+
+  it('cleanup deletes jumps, then flushes and deletes only hybrid-proxy chains', async () => {
+    const saved = ['*nat', ':PREROUTING ACCEPT [0:0]', ':KUBE-SERVICES - [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]', ':CUSTOM - [0:0]', 'COMMIT', '*filter', ':KUBE-FORWARD - [0:0]', ':KUBE-FIREWALL - [0:0]', 'COMMIT', ''].join('\n');
+    let deletes = 0;
+    const runner = new FakeRunner((call) => {
+      if (call.file.endsWith('-save')) return { stdout: saved };
+      if (call.args.includes('-D')) return deletes++ < 3 ? undefined : { exitCode: 1 };
+      return undefined;
+    });
+    await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).cleanup();
+    const input = restores(runner)[0]!.input!;
+    expect(input.match(/^-X .*/gm)).toEqual(['-X KUBE-FORWARD', '-X KUBE-SERVICES', '-X KUBE-MARK-MASQ', '-X KUBE-SVC-AAAAAAAAAAAAAAAA']);
+    expect(input).not.toContain('CUSTOM');
+    expect(input).not.toContain('KUBE-FIREWALL');
+  });
+});

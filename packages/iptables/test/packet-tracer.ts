@@ -1,0 +1,191 @@
+import { parseSave } from '@hybrid-proxy/iptables';
+
+/**
+ * Follows a new connection through planned (or saved) rules, as the kernel would, and returns where it ends:
+ * each DNAT destination with its probability, plus whether it is masqueraded, or the filter verdict.
+ * It understands the matches hybrid-proxy writes; an unknown match throws, so the tracer cannot silently lie.
+ */
+export interface Packet {
+  readonly source: string;
+  readonly destination: string;
+  readonly protocol: 'tcp' | 'udp' | 'sctp';
+  readonly port: number;
+}
+
+export interface Trace {
+  /** `ip:port` → probability (sums to 1 when the packet is DNATed). */
+  readonly dnat: Map<string, number>;
+  /** Probability that KUBE-MARK-MASQ was reached on the way. */
+  readonly masquerade: number;
+  /** REJECT / DROP from the filter table, or undefined when nothing there matches. */
+  readonly filterVerdict: string | undefined;
+}
+
+function tokenize(rule: string): string[] {
+  const tokens: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(rule); m; m = re.exec(rule)) tokens.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  return tokens;
+}
+
+function ipToBigInt(ip: string): bigint {
+  if (!ip.includes(':')) return ip.split('.').reduce((acc, part) => (acc << 8n) | BigInt(part), 0n);
+  const [head = '', tail = ''] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+export function inCIDR(ip: string, cidr: string): boolean {
+  const [net, bitsText] = cidr.split('/');
+  const v6 = ip.includes(':');
+  if (v6 !== net!.includes(':')) return false;
+  const width = v6 ? 128n : 32n;
+  const bits = BigInt(bitsText ?? width);
+  const mask = bits === 0n ? 0n : ((1n << bits) - 1n) << (width - bits);
+  return (ipToBigInt(ip) & mask) === (ipToBigInt(net!) & mask);
+}
+
+interface Matched {
+  matches: boolean;
+  probability: number;
+  target: string | undefined;
+  goto: boolean;
+  args: string[];
+}
+
+function evaluate(tokens: string[], packet: Packet): Matched {
+  let matches = true;
+  let probability = 1;
+  let negate = false;
+  let target: string | undefined;
+  let goto = false;
+  const args: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const check = (ok: boolean) => {
+      if (ok === negate) matches = false;
+      negate = false;
+    };
+    switch (t) {
+      case '!': negate = true; break;
+      case '-s': check(inCIDR(packet.source, tokens[++i]!)); break;
+      case '-d': check(inCIDR(packet.destination, tokens[++i]!)); break;
+      case '-p': check(tokens[++i] === packet.protocol); break;
+      case '--dport': check(Number(tokens[++i]) === packet.port); break;
+      case '-m': {
+        const module = tokens[++i]!;
+        if (module === 'comment') i += 2;
+        else if (module === 'statistic') {
+          if (tokens[i + 1] !== '--mode' || tokens[i + 2] !== 'random' || tokens[i + 3] !== '--probability') throw new Error(`unsupported statistic match in ${tokens.join(' ')}`);
+          probability = Number(tokens[i + 4]);
+          i += 4;
+        } else if (module === 'recent') {
+          // A first connection has no affinity entry: --rcheck does not match, --set always does.
+          const rest = tokens.slice(i + 1, tokens.indexOf('-j'));
+          if (rest.includes('--rcheck')) matches = false;
+          i += rest.length;
+        } else if (module === 'addrtype') {
+          i += 2; // --dst-type LOCAL: lab VIPs and Pod IPs are never local to the node
+          matches = false;
+        } else if (module === 'conntrack') {
+          const state = tokens[i + 2]!;
+          i += 2;
+          check(state.split(',').includes('NEW'));
+        } else if (module === 'mark') {
+          i += 2; // a new connection carries no mark yet
+          check(false);
+        } else if (!['tcp', 'udp', 'sctp'].includes(module)) throw new Error(`unsupported match module ${module}`);
+        break;
+      }
+      case '-j': case '-g':
+        goto = t === '-g';
+        target = tokens[++i];
+        args.push(...tokens.slice(i + 1));
+        i = tokens.length;
+        break;
+      default: throw new Error(`unsupported token ${t} in ${tokens.join(' ')}`);
+    }
+  }
+  return { matches, probability, target, goto, args };
+}
+
+export class RuleTracer {
+  private readonly tables: Map<string, Map<string, string[][]>>;
+
+  constructor(restoreText: string) {
+    this.tables = new Map([...parseSave(restoreText)].map(([name, table]) => [name, new Map([...table.chains].map(([chain, rules]) => [chain, rules.map(tokenize)]))]));
+  }
+
+  chains(table: string): string[] {
+    return [...(this.tables.get(table)?.keys() ?? [])];
+  }
+
+  /** Every rule's jump target that is neither a built-in verdict nor a defined chain (kube-proxy's checkIPTablesRuleJumps). */
+  undefinedJumps(): string[] {
+    const builtin = new Set(['ACCEPT', 'DROP', 'REJECT', 'RETURN', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK']);
+    const missing: string[] = [];
+    for (const [name, chains] of this.tables) {
+      for (const rules of chains.values()) {
+        for (const rule of rules) {
+          const j = rule.findIndex((t) => t === '-j' || t === '-g');
+          const target = rule[j + 1]!;
+          if (!builtin.has(target) && !chains.has(target)) missing.push(`${name}:${target}`);
+        }
+      }
+    }
+    return missing;
+  }
+
+  trace(packet: Packet): Trace {
+    const dnat = new Map<string, number>();
+    let masquerade = 0;
+    const nat = this.tables.get('nat') ?? new Map();
+    const walk = (chain: string, weight: number, depth: number): number => {
+      // Returns the weight that falls through the end of the chain (back to the caller).
+      if (depth > 16) throw new Error('jump depth over 16');
+      let remaining = weight;
+      for (const tokens of nat.get(chain) ?? []) {
+        if (remaining <= 0) break;
+        const m = evaluate(tokens, packet);
+        if (!m.matches) continue;
+        const taken = remaining * m.probability;
+        remaining -= taken;
+        if (m.target === 'KUBE-MARK-MASQ') {
+          masquerade += taken;
+          remaining += taken; // marking does not terminate
+        } else if (m.target === 'DNAT') {
+          const to = m.args[m.args.indexOf('--to-destination') + 1]!;
+          dnat.set(to, (dnat.get(to) ?? 0) + taken);
+        } else if (m.target === 'RETURN') {
+          return remaining + taken;
+        } else if (m.target && nat.has(m.target)) {
+          const back = walk(m.target, taken, depth + 1);
+          if (!m.goto) remaining += back;
+        } else if (m.target === 'MARK' || m.target === 'MASQUERADE') {
+          remaining += taken;
+        }
+      }
+      return remaining;
+    };
+    const unmatched = walk('KUBE-SERVICES', 1, 0);
+    // The filter table runs after nat PREROUTING/OUTPUT: it sees each DNATed packet with its new destination.
+    const seen: Packet[] = [...dnat.keys()].map((to) => {
+      const [, ip, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(to)!;
+      return { ...packet, destination: ip!, port: Number(port) };
+    });
+    if (unmatched > 1e-9) seen.push(packet);
+    let filterVerdict: string | undefined;
+    for (const p of seen) {
+      for (const tokens of this.tables.get('filter')?.get('KUBE-SERVICES') ?? []) {
+        const m = evaluate(tokens, p);
+        if (m.matches) {
+          filterVerdict ??= m.target;
+          break;
+        }
+      }
+    }
+    return { dnat, masquerade, filterVerdict };
+  }
+}

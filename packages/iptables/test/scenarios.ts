@@ -1,0 +1,50 @@
+import { buildSnapshot, type Snapshot } from '@hybrid-proxy/model';
+
+type Obj = Record<string, unknown>;
+
+export function svc(name: string, ip: string | string[], ports: Obj[], spec: Obj = {}): Obj {
+  const ips = Array.isArray(ip) ? ip : [ip];
+  return { kind: 'Service', metadata: { name, namespace: 'ns1' }, spec: { clusterIP: ips[0], clusterIPs: ips, ports, ...spec } };
+}
+
+export function eps(service: string, ips: (string | Obj)[], ports: Obj[] = [{ name: 'p80', port: 8080, protocol: 'TCP' }], extra: Obj = {}): Obj {
+  const family = typeof ips[0] === 'string' && (ips[0] as string).includes(':') ? 'IPv6' : 'IPv4';
+  return {
+    kind: 'EndpointSlice',
+    metadata: { name: `${service}-${family.toLowerCase()}`, namespace: 'ns1', labels: { 'kubernetes.io/service-name': service } },
+    addressType: family,
+    ports,
+    endpoints: ips.map((e) => (typeof e === 'string' ? { addresses: [e] } : e)),
+    ...extra,
+  };
+}
+
+const p80 = [{ name: 'p80', port: 80 }];
+
+/** Named scenarios shared by the golden files and the packet-trace tables. */
+export const SCENARIOS: Record<string, Snapshot> = {
+  basic: buildSnapshot([svc('svc1', '198.19.0.41', p80)], [eps('svc1', ['198.18.1.1', '198.18.1.2', '198.18.1.3'])]),
+  'no-endpoints': buildSnapshot([svc('svc1', '198.19.0.41', p80), svc('svc2', '198.19.0.42', [{ name: 'dns', port: 53, protocol: 'UDP' }])], []),
+  'session-affinity': buildSnapshot(
+    [svc('svc1', '198.19.0.41', p80, { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } } })],
+    [eps('svc1', ['198.18.1.1', '198.18.1.2'])],
+  ),
+  'terminating-fallback': buildSnapshot(
+    [svc('svc1', '198.19.0.41', p80)],
+    [eps('svc1', [
+      { addresses: ['198.18.1.1'], conditions: { ready: false, serving: true, terminating: true } },
+      { addresses: ['198.18.1.2'], conditions: { ready: false, serving: false, terminating: true } },
+    ])],
+  ),
+  'internal-local': buildSnapshot(
+    [svc('local', '198.19.0.43', p80, { internalTrafficPolicy: 'Local' }), svc('remote', '198.19.0.44', p80, { internalTrafficPolicy: 'Local' })],
+    [
+      eps('local', [{ addresses: ['198.18.1.1'], nodeName: 'node-a' }, { addresses: ['198.18.1.2'], nodeName: 'node-b' }]),
+      eps('remote', [{ addresses: ['198.18.1.3'], nodeName: 'node-b' }]),
+    ],
+  ),
+  'dual-stack': buildSnapshot(
+    [svc('svc6', ['198.19.0.45', 'fd00:19::45'], p80, { ipFamilyPolicy: 'PreferDualStack' })],
+    [eps('svc6', ['198.18.1.5']), eps('svc6', ['fd00:18:1::5', 'fd00:18:1::6'])],
+  ),
+};

@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Two projects: `unit` (pure, no privileges) and `kernel` (*.kernel.test.ts: real namespaces, real iptables,
+ * real packets; needs root, which CI has). Tests import the packages by name, i.e. their built dist/, which is
+ * also what the lab spawns: `npm test` builds first.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts', 'e2e/*/test/**/*.test.ts'],
+          exclude: ['**/*.kernel.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        test: {
+          name: 'kernel',
+          include: ['packages/*/test/**/*.kernel.test.ts', 'e2e/*/test/**/*.kernel.test.ts'],
+          pool: 'forks',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Each file builds its own namespaces; two at a time keeps a 2-core machine responsive.
+          maxWorkers: 2,
+          globalSetup: ['e2e/lab/test/require-root.ts'],
+        },
+      },
+    ],
+  },
+});

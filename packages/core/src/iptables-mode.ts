@@ -49,7 +49,7 @@ export class IptablesMode implements ProxyBackend {
       } catch (err) {
         if (err instanceof RestoreError) {
           this.options.metrics?.restoreFailures.inc();
-          this.options.logger.error('iptables-restore rejected the update', { family, line: err.line, rejected: err.lineText, stderr: err.stderr.trim() });
+          this.options.logger.error('iptables-restore rejected the update', { family, line: err.line, rejected: err.lineText, context: err.context, stderr: err.stderr.trim() });
         }
         // Other families may have been applied already; all of them must be rewritten in full on the retry.
         for (const other of this.executors.values()) other.invalidate();

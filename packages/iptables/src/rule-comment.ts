@@ -1,5 +1,5 @@
-/** iptables keeps at most 256 bytes of a comment. */
-const MAX_COMMENT_LENGTH = 256;
+/** xtables stores a comment in 256 bytes including its NUL. */
+const MAX_COMMENT_LENGTH = 255;
 
 /**
  * Makes text from the API safe as one `--comment` argument. The model already validates names, but a rule

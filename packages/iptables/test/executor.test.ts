@@ -96,6 +96,23 @@ describe('IptablesExecutor against a recording runner', () => {
     expect((await executor.apply(plan(['198.18.1.2']))).kind).toBe('full');
   });
 
+  it.each([
+    ["iptables-nft-restore v1.8.9 (nf_tables): Couldn't load match `x':No such file or directory\n\nError occurred at line: 2\n", 2],
+    ['iptables-restore: line 3 failed\n', 3],
+    ['iptables-restore: unable to initialize table \'nat\'\n', undefined],
+  ])('reads the failing line from %j', (stderr, line) => {
+    const error = RestoreError.fromOutput(stderr, '*nat\n-A X -j Y\n-A Z\nCOMMIT\n');
+    expect(error.line).toBe(line);
+    expect(error.lineText).toBe(line ? ['*nat', '-A X -j Y', '-A Z'][line - 1] : undefined);
+  });
+
+  it('keeps the lines before a named COMMIT as context, since the tool names the COMMIT that checked the batch', () => {
+    const input = '*nat\n:A - [0:0]\n-A A -j B\n-A A -m bad -j C\nCOMMIT\n';
+    const error = RestoreError.fromOutput('Error occurred at line: 5\n', input);
+    expect(error.lineText).toBe('COMMIT');
+    expect(error.context).toEqual([':A - [0:0]', '-A A -j B', '-A A -m bad -j C', 'COMMIT']);
+  });
+
   it('cleanup deletes jumps, then flushes and deletes only hybrid-proxy chains', async () => {
     const saved = ['*nat', ':PREROUTING ACCEPT [0:0]', ':KUBE-SERVICES - [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]', ':CUSTOM - [0:0]', 'COMMIT', '*filter', ':KUBE-FORWARD - [0:0]', ':KUBE-FIREWALL - [0:0]', 'COMMIT', ''].join('\n');
     let deletes = 0;

@@ -13,6 +13,7 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'e2e/*/test/**/*.test.ts'],
           exclude: ['**/*.kernel.test.ts', '**/node_modules/**'],
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -24,6 +25,8 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file builds its own namespaces; two at a time keeps a 2-core machine responsive.
           maxWorkers: 2,
+          // After the unit tests: a broken planner fails fast, before any namespace is built.
+          sequence: { groupOrder: 1 },
           globalSetup: ['e2e/lab/test/require-root.ts'],
         },
       },

@@ -1,0 +1,100 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createRunner, runChecked } from '@hybrid-proxy/exec';
+import { addNamespace, LabTopology, listNamespaces, NamespacedProcess, type LabReport } from '@hybrid-proxy/lab';
+
+const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
+
+function runCli(args: string[]): NamespacedProcess {
+  return new NamespacedProcess(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), 'hybrid-proxy lab');
+}
+
+const ownNamespaces = async (pid: number) => (await listNamespaces()).filter((n) => n.startsWith(`hp-${pid}-`));
+
+describe('hybrid-proxy lab', () => {
+  it('--duration --json reports every Service of the example manifests, then leaves nothing behind', async () => {
+    const lab = runCli(['lab', '--duration', '3', '--json']);
+    expect(await lab.exited).toBe(0);
+    const report = JSON.parse(lab.lines.filter((l) => !l.startsWith('{"time"')).join('\n')) as LabReport;
+    const byName = new Map(report.services.map((s) => [s.service, s]));
+    expect([...byName.keys()].sort()).toEqual(['kube-system/dns:dns', 'kube-system/dns:dns-tcp', 'shop/api:http', 'shop/idle:http', 'shop/web:http']);
+    const web = byName.get('shop/web:http')!;
+    expect(web).toMatchObject({ vip: '198.19.0.10', port: 80, protocol: 'TCP', failures: 0 });
+    expect(web.requests).toBeGreaterThan(30);
+    expect(Object.keys(web.backends).sort()).toEqual(['web-1', 'web-2', 'web-3']);
+    expect(Object.keys(byName.get('kube-system/dns:dns')!.backends).sort()).toEqual(['dns-1', 'dns-2']);
+    // ClientIP affinity: one client, one backend.
+    expect(Object.keys(byName.get('shop/api:http')!.backends)).toHaveLength(1);
+    const idle = byName.get('shop/idle:http')!;
+    expect(idle.failures).toBe(idle.requests);
+    expect(Object.keys(idle.errors)).toEqual(['ECONNREFUSED']);
+    expect(await ownNamespaces(lab.pid)).toEqual([]);
+  });
+
+  it('tears everything down on SIGTERM', async () => {
+    const lab = runCli(['lab']);
+    await lab.waitForLine((line) => line.includes('sending traffic'), 60_000);
+    expect(await ownNamespaces(lab.pid)).not.toEqual([]);
+    expect(await lab.stop('SIGTERM')).toBe(0);
+    expect(await ownNamespaces(lab.pid)).toEqual([]);
+  });
+
+  it('removes the leftovers of a crashed run before it builds', async () => {
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.once('exit', r));
+    const leftover = `hp-${dead.pid}-dead00-node`;
+    const run = await addNamespace(leftover);
+    await runChecked(run, 'iptables-nft', ['-t', 'nat', '-N', 'KUBE-SERVICES']);
+    const topology = await LabTopology.create();
+    try {
+      expect(await listNamespaces()).not.toContain(leftover);
+    } finally {
+      await topology.destroy();
+    }
+  });
+
+  it('refuses bad flags with a usage error', async () => {
+    for (const args of [['lab', '--duration', 'soon'], ['lab', '--rate', '0'], ['lab', '--bogus']]) {
+      const lab = runCli(args);
+      expect(await lab.exited).toBe(2);
+      expect(lab.lines.join('\n')).toMatch(/hybrid-proxy: .*\nRun 'hybrid-proxy help' for usage\./);
+    }
+  });
+});
+
+describe('hybrid-proxy CLI errors', () => {
+  it('names the Debian package of a missing tool and exits 1 (inside a namespace of its own)', async () => {
+    const ns = `hp-${process.pid}-notool-node`;
+    await addNamespace(ns);
+    try {
+      const proc = new NamespacedProcess(
+        spawn('ip', ['netns', 'exec', ns, 'env', 'PATH=/nonexistent', process.execPath, CLI, 'cleanup', '--ip-families', '4'], { stdio: ['ignore', 'pipe', 'pipe'] }),
+        'cleanup',
+      );
+      expect(await proc.exited).toBe(1);
+      expect(proc.lines.join('\n')).toMatch(/iptables was not found on PATH\. Install it with: apt-get install iptables/);
+    } finally {
+      await createRunner().run('ip', ['netns', 'del', ns]);
+    }
+  });
+
+  it('says that run needs privileges, as an unprivileged user', async () => {
+    const proc = new NamespacedProcess(
+      spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, CLI, 'run', '--manifests', '/nonexistent'], { stdio: ['ignore', 'pipe', 'pipe'] }),
+      'run as nobody',
+    );
+    expect(await proc.exited).toBe(1);
+    expect(proc.lines.join('\n')).toMatch(/needs root or CAP_NET_ADMIN/);
+  });
+
+  it.each([
+    [['run'], /--manifests DIR is required/],
+    [['run', '--manifests', 'x', '--mode', 'nft'], /--mode "nft" is not one of/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+  ])('%j exits 2 with a usage error', async (args, message) => {
+    const proc = new NamespacedProcess(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), 'cli');
+    expect(await proc.exited).toBe(2);
+    expect(proc.lines.join('\n')).toMatch(message);
+  });
+});

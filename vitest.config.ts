@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/test/**/*.test.ts', 'e2e/*/test/**/*.test.ts'],
+          include: ['packages/*/test/**/*.test.ts', 'e2e/*/test/**/*.test.ts', 'test/**/*.test.ts'],
           exclude: ['**/*.kernel.test.ts', '**/node_modules/**'],
           sequence: { groupOrder: 0 },
         },

@@ -17,7 +17,14 @@ export interface IptablesExecutorOptions {
   readonly variant?: IptablesVariant | 'auto';
   /** Seconds to wait for the xtables lock. */
   readonly lockWaitSeconds?: number;
+  /**
+   * Rules per COMMIT for large inputs (see RenderOptions). Default: 2000 on nft, where one large transaction is
+   * super-linear; unlimited on legacy, where every COMMIT rewrites the whole table.
+   */
+  readonly maxRulesPerCommit?: number;
 }
+
+const NFT_RULES_PER_COMMIT = 2000;
 
 export interface ApplyResult {
   readonly kind: 'full' | 'partial' | 'unchanged';
@@ -78,7 +85,7 @@ export class IptablesExecutor {
       } else {
         changes = partialChanges(plan, this.applied!, desired);
       }
-      const input = isNoChange(changes) ? '' : renderRestoreInput(changes);
+      const input = isNoChange(changes) ? '' : renderRestoreInput(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
       if (input) {
         const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
         if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
@@ -95,6 +102,10 @@ export class IptablesExecutor {
       this.applied = undefined;
       throw err;
     }
+  }
+
+  private rulesPerCommit(tools: IptablesTools): number {
+    return this.options.maxRulesPerCommit ?? (tools.variant === 'legacy' ? Number.POSITIVE_INFINITY : NFT_RULES_PER_COMMIT);
   }
 
   /** iptables-save of one table, as the kernel holds it now. */

@@ -17,8 +17,8 @@ export {
   serviceChainName,
 } from './chain-names.js';
 export { ruleComment } from './rule-comment.js';
-export type { TableChange } from './restore-text.js';
-export { quoteArg, renderRestoreInput, renderRule } from './restore-text.js';
+export type { RenderOptions, TableChange } from './restore-text.js';
+export { orderByJumps, quoteArg, renderRestoreInput, renderRule } from './restore-text.js';
 export type { AppliedState } from './chain-diff.js';
 export { appliedStateOf, fullChanges, partialChanges } from './chain-diff.js';
 export type { SavedTable } from './save-parser.js';

@@ -1,0 +1,55 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runChecked } from '@hybrid-proxy/exec';
+import { LabNode, LAB_ADDRESSES } from '@hybrid-proxy/lab';
+
+const MANIFESTS = fileURLToPath(new URL('./fixtures/traffic', import.meta.url));
+const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
+
+/** Fetches a URL from inside a namespace (node's fetch, run there), returning status and body. */
+async function fetchIn(node: LabNode, where: 'node' | 'client', url: string): Promise<{ status: number; body: string }> {
+  const host = where === 'node' ? node.topology.node : node.topology.client;
+  const script = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`;
+  return JSON.parse((await runChecked(host.run, process.execPath, ['-e', script])).stdout);
+}
+
+describe('a running proxy serves health and metrics as kube-proxy does', () => {
+  let node: LabNode;
+  beforeAll(async () => {
+    node = await LabNode.start({ manifests: MANIFESTS });
+  });
+  afterAll(async () => node?.destroy());
+
+  it('answers /healthz and /livez on 0.0.0.0:10256, reachable from another host', async () => {
+    for (const path of ['/healthz', '/livez']) {
+      const { status, body } = await fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10256${path}`);
+      expect(status).toBe(200);
+      expect(Date.parse(JSON.parse(body).lastUpdated)).toBeGreaterThan(Date.now() - 60_000);
+    }
+  });
+
+  it('serves /metrics on 127.0.0.1:10249 only, with kube-proxy metric names and real values', async () => {
+    const { status, body } = await fetchIn(node, 'node', 'http://127.0.0.1:10249/metrics');
+    expect(status).toBe(200);
+    for (const name of [
+      'kubeproxy_sync_proxy_rules_duration_seconds_bucket',
+      'kubeproxy_sync_full_proxy_rules_duration_seconds_count',
+      'kubeproxy_sync_partial_proxy_rules_duration_seconds_count',
+      'kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0',
+    ]) expect(body).toContain(name);
+    const natRules = Number(/kubeproxy_sync_proxy_rules_iptables_total\{table="nat"\} (\d+)/.exec(body)?.[1]);
+    // 2 Services: 3 + 2 endpoints (2 rules each), 2 service chains (masquerade + one per endpoint), dispatch, fixed chains.
+    expect(natRules).toBe(5 * 2 + (1 + 3) + (1 + 2) + 2 + 1 + 3 + 1);
+    const last = Number(/^kubeproxy_sync_proxy_rules_last_timestamp_seconds (\S+)$/m.exec(body)?.[1]);
+    expect(last * 1000).toBeGreaterThan(Date.now() - 60_000);
+    await expect(fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10249/metrics`)).rejects.toThrow();
+  });
+
+  it('plan prints the rules it would apply and changes nothing in the kernel', async () => {
+    const before = (await runChecked(node.topology.node.run, 'iptables-nft-save', [])).stdout.replace(/^#.*\n/gm, '');
+    const plan = await runChecked(node.topology.node.run, process.execPath, [CLI, 'plan', '--manifests', MANIFESTS, '--ip-families', '4', '--cluster-cidr', LAB_ADDRESSES.podCIDRv4]);
+    expect(plan.stdout).toMatch(/^-A KUBE-SERVICES -d 198\.19\.1\.10\/32 -p tcp .* -j KUBE-SVC-/m);
+    const after = (await runChecked(node.topology.node.run, 'iptables-nft-save', [])).stdout.replace(/^#.*\n/gm, '');
+    expect(after.replace(/\[\d+:\d+\]/g, '')).toBe(before.replace(/\[\d+:\d+\]/g, ''));
+  });
+});

@@ -2,6 +2,7 @@ import type { EndpointSliceDef } from './endpointslice-conversion.js';
 import { convertEndpointSlice } from './endpointslice-conversion.js';
 import type { ServiceDef } from './service-conversion.js';
 import { convertService } from './service-conversion.js';
+import type { Conversion } from './invalid.js';
 import type { Endpoint, InvalidObject, ServiceEntry, ServicePortKey, Snapshot } from './types.js';
 
 /** Joins converted Services with their slices: each service port gets the merged, de-duplicated endpoints of all slices. */
@@ -49,27 +50,26 @@ function compareEndpoints(a: Endpoint, b: Endpoint): number {
   return a.port - b.port;
 }
 
+/** Converts each raw object, keeping the values and recording every error and warning. */
+function convertAll<T>(raw: readonly unknown[], convert: (obj: unknown, index: number) => Conversion<T | null>, invalid: InvalidObject[]): T[] {
+  const values: T[] = [];
+  raw.forEach((obj, i) => {
+    const result = convert(obj, i);
+    if (!result.ok) {
+      invalid.push(result.error);
+      return;
+    }
+    invalid.push(...result.warnings);
+    if (result.value) values.push(result.value);
+  });
+  return values;
+}
+
 /** Converts raw API objects (from YAML or JSON) and assembles them; invalid objects are skipped and listed. */
 export function buildSnapshot(rawServices: readonly unknown[], rawSlices: readonly unknown[]): Snapshot {
   const invalid: InvalidObject[] = [];
-  const services: ServiceDef[] = [];
-  const slices: EndpointSliceDef[] = [];
-  rawServices.forEach((raw, i) => {
-    const result = convertService(raw, i);
-    if (!result.ok) invalid.push(result.error);
-    else {
-      invalid.push(...result.warnings);
-      if (result.value) services.push(result.value);
-    }
-  });
-  rawSlices.forEach((raw, i) => {
-    const result = convertEndpointSlice(raw, i);
-    if (!result.ok) invalid.push(result.error);
-    else {
-      invalid.push(...result.warnings);
-      if (result.value) slices.push(result.value);
-    }
-  });
+  const services = convertAll(rawServices, convertService, invalid);
+  const slices = convertAll(rawSlices, convertEndpointSlice, invalid);
   return assembleSnapshot(services, slices, invalid);
 }
 

@@ -11,6 +11,7 @@ const LAB_FLAGS = {
   'manifests': { type: 'string' },
   'mode': { type: 'string' },
   'rate': { type: 'string' },
+  'api': { type: 'boolean' },
 } as const;
 
 /**
@@ -34,8 +35,8 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
   process.once('SIGTERM', stop);
 
   const say = (text: string) => flags.json || process.stderr.write(text + '\n');
-  say('building the lab node (network namespaces, Pods, hybrid-proxy)...');
-  const node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS });
+  say(`building the lab node (network namespaces, Pods, hybrid-proxy${flags.api ? ' following the API server double' : ''})...`);
+  const node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS, api: flags.api ?? false });
   let report: LabReport | undefined;
   try {
     const targets = await node.targets();

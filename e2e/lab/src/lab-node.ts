@@ -1,5 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManifestDirectorySource, silentLogger } from '@hybrid-proxy/core';
+import { silentLogger } from '@hybrid-proxy/core';
+import { classifyObjects, listManifestFiles, ManifestDirectorySource, readManifestFile, type ManifestObjects } from '@hybrid-proxy/watcher';
+import { ApiServerProcess } from './api-server-process.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { LAB_ADDRESSES } from './addresses.js';
 import { podsFromManifests } from './manifest-pods.js';
@@ -18,7 +23,15 @@ export interface LabNodeOptions {
   readonly proxyArgs?: readonly string[];
   /** Start the proxy right away (default true). */
   readonly startProxy?: boolean;
+  /**
+   * Serve the manifests from the API server double (in the node namespace, 127.0.0.1:6443) and have the proxy
+   * follow it with --kubeconfig, instead of reading the directory.
+   */
+  readonly api?: boolean;
 }
+
+/** The lab's node name, for the proxy's --hostname-override and the Node object the API double serves. */
+export const LAB_NODE_NAME = 'lab-node';
 
 export interface SyncLog {
   readonly msg: string;
@@ -32,6 +45,8 @@ export interface SyncLog {
  */
 export class LabNode {
   proxy: NamespacedProcess | undefined;
+  api: ApiServerProcess | undefined;
+  private kubeconfigDir: string | undefined;
 
   private constructor(
     readonly topology: LabTopology,
@@ -45,6 +60,7 @@ export class LabNode {
       for (const pod of await podsFromManifests(options.manifests)) await topology.addPod(pod);
       const traffic = await TrafficDriver.start(topology.client.namespace);
       const node = new LabNode(topology, traffic, options);
+      if (options.api) await node.startApi();
       if (options.startProxy !== false) await node.startProxy();
       return node;
     } catch (err) {
@@ -53,15 +69,24 @@ export class LabNode {
     }
   }
 
+  private async startApi(): Promise<void> {
+    this.api = await ApiServerProcess.start(this.topology.node.namespace);
+    const objects: ManifestObjects = { services: [], endpointSlices: [] };
+    for (const file of await listManifestFiles(this.options.manifests)) classifyObjects(await readManifestFile(file), objects);
+    await this.api.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: LAB_NODE_NAME, labels: { 'topology.kubernetes.io/zone': 'lab-zone' } }, status: { addresses: [{ type: 'InternalIP', address: LAB_ADDRESSES.nodeIPv4 }] } });
+    for (const object of [...objects.services, ...objects.endpointSlices]) await this.api.apply(object);
+    this.kubeconfigDir = await mkdtemp(join(tmpdir(), 'hp-lab-kubeconfig-'));
+  }
+
   /** `hybrid-proxy run` inside the node namespace; resolves after its first successful sync. */
   async startProxy(extraArgs: readonly string[] = []): Promise<SyncLog> {
+    const source = this.api ? ['--kubeconfig', await this.api.writeKubeconfig(this.kubeconfigDir!)] : ['--manifests', this.options.manifests];
     const args = [
       CLI,
       'run',
       '--mode',
       this.options.mode ?? 'iptables',
-      '--manifests',
-      this.options.manifests,
+      ...source,
       '--cluster-cidr',
       LAB_ADDRESSES.podCIDRv4,
       '--service-cidr',
@@ -69,7 +94,7 @@ export class LabNode {
       '--ip-families',
       '4',
       '--hostname-override',
-      'lab-node',
+      LAB_NODE_NAME,
       '--min-sync-period',
       '100ms',
       ...(this.options.proxyArgs ?? []),
@@ -79,11 +104,11 @@ export class LabNode {
     return this.waitForSync(0);
   }
 
-  /** Waits for the proxy to log a successful sync at or after line `from`. */
+  /** Waits for the proxy to log a sync that changed the kernel (periodic no-op resyncs do not count), at or after line `from`. */
   async waitForSync(from: number, timeoutMs = 20_000): Promise<SyncLog> {
     const proxy = this.proxy;
     if (!proxy) throw new Error('the proxy is not running');
-    const index = await proxy.waitForLine((line) => line.includes('"msg":"synced"'), timeoutMs, from);
+    const index = await proxy.waitForLine((line) => line.includes('"msg":"synced"') && !line.includes('"kind":"unchanged"'), timeoutMs, from);
     return JSON.parse(proxy.lines[index]!) as SyncLog;
   }
 
@@ -109,7 +134,9 @@ export class LabNode {
   async destroy(): Promise<void> {
     await this.traffic.stop().catch(() => undefined);
     await this.proxy?.stop('SIGTERM').catch(() => undefined);
+    await this.api?.stop().catch(() => undefined);
     await this.topology.destroy();
+    if (this.kubeconfigDir) await rm(this.kubeconfigDir, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,4 @@
-import { classifyObjects, listManifestFiles, readManifestFile, type ManifestObjects } from '@hybrid-proxy/core';
+import { classifyObjects, listManifestFiles, readManifestFile, type ManifestObjects } from '@hybrid-proxy/watcher';
 import { parseIP } from '@hybrid-proxy/model';
 import type { PodSpec } from './topology.js';
 

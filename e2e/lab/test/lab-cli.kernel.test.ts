@@ -89,11 +89,14 @@ describe('hybrid-proxy CLI errors', () => {
   });
 
   it.each([
-    [['run'], /--manifests DIR is required/],
+    [['run'], /no Kubernetes API configuration: pass --kubeconfig PATH.*or --manifests DIR/],
+    [['run', '--kubeconfig', '/nonexistent/kubeconfig'], /--kubeconfig \/nonexistent\/kubeconfig: no such file/],
+    [['run', '--kubeconfig', 'a', '--manifests', 'b'], /name two sources/],
     [['run', '--manifests', 'x', '--mode', 'nft'], /--mode "nft" is not one of/],
     [['frobnicate'], /unknown command "frobnicate"/],
   ])('%j exits 2 with a usage error', async (args, message) => {
-    const proc = new NamespacedProcess(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }), 'cli');
+    const env = { PATH: process.env['PATH'], HOME: '/nonexistent' }; // no KUBECONFIG, no ~/.kube/config
+    const proc = new NamespacedProcess(spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env }), 'cli');
     expect(await proc.exited).toBe(2);
     expect(proc.lines.join('\n')).toMatch(message);
   });

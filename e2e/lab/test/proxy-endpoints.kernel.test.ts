@@ -2,16 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runChecked } from '@hybrid-proxy/exec';
 import { LabNode, LAB_ADDRESSES } from '@hybrid-proxy/lab';
+import { fetchIn, metricValue } from './fetch-in.js';
 
 const MANIFESTS = fileURLToPath(new URL('./fixtures/traffic', import.meta.url));
 const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
-
-/** Fetches a URL from inside a namespace (node's fetch, run there), returning status and body. */
-async function fetchIn(node: LabNode, where: 'node' | 'client', url: string): Promise<{ status: number; body: string }> {
-  const host = where === 'node' ? node.topology.node : node.topology.client;
-  const script = `fetch(${JSON.stringify(url)}).then(async (r) => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`;
-  return JSON.parse((await runChecked(host.run, process.execPath, ['-e', script])).stdout);
-}
 
 describe('a running proxy serves health and metrics as kube-proxy does', () => {
   let node: LabNode;
@@ -37,10 +31,10 @@ describe('a running proxy serves health and metrics as kube-proxy does', () => {
       'kubeproxy_sync_partial_proxy_rules_duration_seconds_count',
       'kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0',
     ]) expect(body).toContain(name);
-    const natRules = Number(/kubeproxy_sync_proxy_rules_iptables_total\{table="nat"\} (\d+)/.exec(body)?.[1]);
+    const natRules = metricValue(body, 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}');
     // 2 Services: 3 + 2 endpoints (2 rules each), 2 service chains (masquerade + one per endpoint), dispatch, fixed chains.
     expect(natRules).toBe(5 * 2 + (1 + 3) + (1 + 2) + 2 + 1 + 3 + 1);
-    const last = Number(/^kubeproxy_sync_proxy_rules_last_timestamp_seconds (\S+)$/m.exec(body)?.[1]);
+    const last = metricValue(body, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds');
     expect(last * 1000).toBeGreaterThan(Date.now() - 60_000);
     await expect(fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10249/metrics`)).rejects.toThrow();
   });

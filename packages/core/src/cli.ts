@@ -2,29 +2,32 @@
 import { createRunner, ToolMissingError } from '@hybrid-proxy/exec';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
-import { ManifestDirectorySource } from './manifest-source.js';
 import { createBackend } from './mode-selection.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
-import { parseFlags, PROXY_FLAGS, proxyConfigFrom, requireManifests } from './proxy-config.js';
+import { parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
+import { createSource, readOnce } from './source-selection.js';
 import { runUntilSignalled } from './run-proxy.js';
 
 const USAGE = `hybrid-proxy: a Kubernetes service proxy (iptables mode; IPVS and eBPF counters to come)
 
 Usage:
-  hybrid-proxy run --manifests DIR [flags]     program the kernel and keep it in step with DIR
-  hybrid-proxy plan --manifests DIR [flags]    print the rules it would apply; touches nothing
+  hybrid-proxy run [--kubeconfig PATH | --manifests DIR] [flags]
+                                               program the kernel and keep it in step with the cluster
+  hybrid-proxy plan [--kubeconfig PATH | --manifests DIR] [flags]
+                                               print the rules it would apply; touches nothing
   hybrid-proxy cleanup [flags]                 remove every chain and jump hybrid-proxy created
   hybrid-proxy lab [--duration S] [--json]     a sandboxed node in network namespaces, with live traffic
   hybrid-proxy help | version
 
 Flags (run, plan, cleanup):
   --mode, --proxy-mode MODE        iptables (default)
-  --manifests DIR                  Service and EndpointSlice YAML/JSON, watched for changes
+  --kubeconfig PATH                the API server to follow (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+  --manifests DIR                  instead of the API: Service and EndpointSlice YAML/JSON, watched for changes
   --cluster-cidr CIDR              masquerade traffic to ClusterIPs from outside this range
   --masquerade-all                 masquerade all traffic to ClusterIPs
   --service-cidr CIDR[,CIDR]       Service IP ranges: new connections to unused addresses or ports in them are rejected
   --iptables-masquerade-bit N      fwmark bit for masquerading (default 14, i.e. 0x4000)
-  --hostname-override NAME         this node's name, for local endpoints (default: hostname)
+  --hostname-override NAME         this node's name (default: $NODE_NAME, else the hostname)
   --ip-families 4,6                families to program (default 4,6)
   --iptables-variant auto|nft|legacy   default auto: the variant that already holds KUBE- rules
   --min-sync-period D              coalesce bursts of changes (default 1s)
@@ -44,7 +47,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'plan': {
       const config = proxyConfigFrom(parseFlags(rest, PROXY_FLAGS));
       const logger = createLogger({ level: config.logLevel, write: (line) => process.stderr.write(line + '\n') });
-      const snapshot = await new ManifestDirectorySource({ dir: requireManifests(config), logger, watch: false }).load();
+      const snapshot = await readOnce(createSource(config, logger, { watch: false }));
       for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
       process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));
       return 0;

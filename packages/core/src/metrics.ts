@@ -13,7 +13,17 @@ export interface ProxyMetrics {
   readonly restoreFailures: Counter;
   readonly syncFailures: Counter;
   readonly invalidObjects: Counter<'kind' | 'reason'>;
+  readonly networkProgramming: Histogram;
+  readonly serviceChanges: Counter;
+  readonly endpointChanges: Counter;
+  readonly serviceChangesPending: Gauge;
+  readonly endpointChangesPending: Gauge;
+  readonly watchLastEvent: Gauge<'resource'>;
+  readonly watchRestarts: Counter<'resource' | 'reason'>;
 }
+
+/** kube-proxy's network programming buckets: 0.25 s to 5 min. */
+const PROGRAMMING_BUCKETS = [0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 65, 70, 75, 80, 85, 90, 95, 100, 105, 110, 115, 120, 150, 180, 210, 240, 270, 300];
 
 /** kube-proxy's metric names where they overlap, so existing dashboards and alerts keep working. */
 export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
@@ -29,5 +39,12 @@ export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
     restoreFailures: new Counter({ name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', help: 'Cumulative proxy iptables restore failures', registers }),
     syncFailures: new Counter({ name: 'hybrid_proxy_sync_failures_total', help: 'Syncs that failed and were retried, in any mode', registers }),
     invalidObjects: new Counter({ name: 'hybrid_proxy_invalid_objects_total', help: 'Services and EndpointSlices (or parts of them) skipped as invalid', labelNames: ['kind', 'reason'], registers }),
+    networkProgramming: new Histogram({ name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds', buckets: PROGRAMMING_BUCKETS, registers }),
+    serviceChanges: new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', help: 'Cumulative proxy rules Service changes', registers }),
+    endpointChanges: new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', help: 'Cumulative proxy rules Endpoint changes', registers }),
+    serviceChangesPending: new Gauge({ name: 'kubeproxy_sync_proxy_rules_service_changes_pending', help: 'Pending proxy rules Service changes', registers }),
+    endpointChangesPending: new Gauge({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_pending', help: 'Pending proxy rules Endpoint changes', registers }),
+    watchLastEvent: new Gauge({ name: 'hybrid_proxy_watch_last_event_timestamp_seconds', help: 'When each watched resource last brought an event or bookmark', labelNames: ['resource'], registers }),
+    watchRestarts: new Counter({ name: 'hybrid_proxy_watch_restarts_total', help: 'Informer restarts after an error or a quiet watch', labelNames: ['resource', 'reason'], registers }),
   };
 }

@@ -10,6 +10,7 @@ import type { LogLevel } from './logger.js';
 export interface ProxyConfig {
   readonly mode: ProxyMode;
   readonly manifests: string | undefined;
+  readonly kubeconfig: string | undefined;
   readonly clusterCIDR: string;
   readonly serviceCIDRs: readonly string[];
   readonly masqueradeAll: boolean;
@@ -30,6 +31,7 @@ export const PROXY_FLAGS = {
   'mode': { type: 'string' },
   'proxy-mode': { type: 'string' },
   'manifests': { type: 'string' },
+  'kubeconfig': { type: 'string' },
   'cluster-cidr': { type: 'string' },
   'service-cidr': { type: 'string' },
   'masquerade-all': { type: 'boolean' },
@@ -60,6 +62,7 @@ export function parseFlags<T extends FlagSpec>(args: readonly string[], options:
 }
 
 export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
+  if (values['manifests'] && values['kubeconfig']) throw new UsageError('--manifests and --kubeconfig name two sources; give one of them');
   if (values['mode'] && values['proxy-mode'] && values['mode'] !== values['proxy-mode']) {
     throw new UsageError(`--mode ${values['mode']} and --proxy-mode ${values['proxy-mode']} disagree; give one of them`);
   }
@@ -67,11 +70,12 @@ export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
   return {
     mode: parseChoice(values['mode'] ?? values['proxy-mode'] ?? 'iptables', '--mode', PROXY_MODES),
     manifests: values['manifests'],
+    kubeconfig: values['kubeconfig'],
     clusterCIDR: values['cluster-cidr'] ? parseCIDR(values['cluster-cidr'], '--cluster-cidr') : '',
     serviceCIDRs: (values['service-cidr'] ?? '').split(',').filter(Boolean).map((cidr) => parseCIDR(cidr.trim(), '--service-cidr')),
     masqueradeAll: values['masquerade-all'] ?? false,
     masqueradeBit: parseInteger(values['iptables-masquerade-bit'] ?? '14', '--iptables-masquerade-bit', 0, 31),
-    hostname: (values['hostname-override'] ?? hostname()).toLowerCase(),
+    hostname: (values['hostname-override'] ?? process.env['NODE_NAME'] ?? hostname()).toLowerCase(),
     families: [...new Set(families)].map(Number) as IPFamily[],
     iptablesVariant: parseChoice(values['iptables-variant'] ?? 'auto', '--iptables-variant', ['auto', 'nft', 'legacy'] as const),
     minSyncPeriodMs: parseDuration(values['min-sync-period'] ?? '1s', '--min-sync-period'),
@@ -83,7 +87,3 @@ export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
   };
 }
 
-export function requireManifests(config: ProxyConfig): string {
-  if (!config.manifests) throw new UsageError('--manifests DIR is required: the directory of Service and EndpointSlice YAML to proxy');
-  return config.manifests;
-}

@@ -5,11 +5,12 @@ import type { Snapshot } from '@hybrid-proxy/model';
 import { startHealthServer, startMetricsServer } from './health-server.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
 import { createLogger, type Logger } from './logger.js';
-import { ManifestDirectorySource } from './manifest-source.js';
 import { createProxyMetrics } from './metrics.js';
 import { createBackend } from './mode-selection.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
-import { requireManifests, type ProxyConfig } from './proxy-config.js';
+import type { ProxyConfig } from './proxy-config.js';
+import { ChangeTracker } from './change-tracker.js';
+import { createSource } from './source-selection.js';
 import { SyncLoop } from './sync-loop.js';
 
 export interface RunningProxy {
@@ -21,10 +22,18 @@ export interface RunningProxy {
 export async function startProxy(config: ProxyConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningProxy> {
   if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy run');
   const metrics = createProxyMetrics();
+  // First, so that a configuration mistake fails before anything is started.
+  const source = createSource(config, logger, {
+    hooks: {
+      onEvent: (resource) => metrics.watchLastEvent.set({ resource }, Date.now() / 1000),
+      onRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
+    },
+  });
   const runner = createRunner();
   const backend = createBackend(config, runner, logger, metrics);
   await backend.preflight();
   const conntrack = new ConntrackCleaner(runner, logger);
+  const changes = new ChangeTracker(metrics);
 
   const loop = new SyncLoop({
     backend,
@@ -33,20 +42,25 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     minSyncPeriodMs: config.minSyncPeriodMs,
     syncPeriodMs: config.syncPeriodMs,
     fullSyncPeriodMs: config.fullSyncPeriodMs,
-    afterSync: (event) => conntrack.afterSync(event.snapshot),
+    afterSync: async (event) => {
+      await conntrack.afterSync(event.snapshot);
+      changes.onApplied(event.snapshot);
+      const now = Date.now();
+      for (const t of event.triggerTimes) metrics.networkProgramming.observe(Math.max(0, now - t) / 1000);
+    },
   });
   const servers: Server[] = [
     await startHealthServer(config.healthz, loop, Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs)),
     await startMetricsServer(config.metrics, metrics.registry),
   ];
   const reporter = new InvalidObjectReporter(logger, metrics);
-  const source = new ManifestDirectorySource({ dir: requireManifests(config), logger });
   loop.start();
-  await source.start((snapshot: Snapshot) => {
+  await source.start((snapshot: Snapshot, meta) => {
     reporter.report(snapshot);
-    loop.update(snapshot);
+    changes.onReceived(snapshot);
+    loop.update(snapshot, meta);
   });
-  logger.info('hybrid-proxy started', { mode: config.mode, families: config.families, hostname: config.hostname, manifests: config.manifests, healthz: config.healthz, metrics: config.metrics });
+  logger.info('hybrid-proxy started', { mode: config.mode, families: config.families, hostname: config.hostname, source: config.manifests ? `manifests ${config.manifests}` : 'kubernetes api', healthz: config.healthz, metrics: config.metrics });
 
   return {
     loop,

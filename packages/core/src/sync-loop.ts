@@ -1,4 +1,5 @@
 import type { Snapshot } from '@hybrid-proxy/model';
+import { jitteredBackoff, type SnapshotMeta } from '@hybrid-proxy/watcher';
 import type { ProxyBackend, SyncOutcome } from './backend.js';
 import type { Logger } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -25,8 +26,10 @@ export interface SyncEvent {
   readonly outcome: SyncOutcome;
   readonly snapshot: Snapshot;
   readonly durationMs: number;
-  /** When the oldest change this sync applied was queued (for the network programming latency). */
+  /** When the oldest change this sync applied was queued. */
   readonly queuedAt: number | undefined;
+  /** The change trigger times of every snapshot this sync covered (coalesced ones included). */
+  readonly triggerTimes: readonly number[];
 }
 
 /**
@@ -35,6 +38,7 @@ export interface SyncEvent {
  */
 export class SyncLoop {
   private latest: Snapshot | undefined;
+  private pendingTriggers: number[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerDue = Number.POSITIVE_INFINITY;
   private periodic: NodeJS.Timeout | undefined;
@@ -61,8 +65,9 @@ export class SyncLoop {
   }
 
   /** Queues a snapshot; the sync happens no sooner than minSyncPeriod after the previous one. */
-  update(snapshot: Snapshot): void {
+  update(snapshot: Snapshot, meta?: SnapshotMeta): void {
     this.latest = snapshot;
+    if (meta) this.pendingTriggers.push(...meta.triggerTimes);
     this.pendingSince ??= this.now();
     this.schedule(this.options.minSyncPeriodMs);
   }
@@ -123,6 +128,8 @@ export class SyncLoop {
     this.lastStart = start;
     const queuedAt = this.pendingSince;
     this.pendingSince = undefined;
+    const triggerTimes = this.pendingTriggers;
+    this.pendingTriggers = [];
     const full = this.forceFull || start - this.lastFull >= this.options.fullSyncPeriodMs;
     try {
       const outcome = await backend.sync(snapshot, { full });
@@ -135,13 +142,14 @@ export class SyncLoop {
       this.forceFull = false;
       this.consecutiveFailures = 0;
       this.lastSuccessAt = this.now();
-      const event = { outcome, snapshot, durationMs: seconds * 1000, queuedAt };
+      const event = { outcome, snapshot, durationMs: seconds * 1000, queuedAt, triggerTimes };
       await this.options.afterSync?.(event);
       logger.info('synced', { kind: outcome.kind, services: snapshot.entries.size, durationMs: Math.round(seconds * 1000), rules: outcome.rulesPerTable });
       this.options.onSynced?.(event);
     } catch (err) {
       // The update is still pending: keep its original queue time so health reflects how long it has waited.
       this.pendingSince = Math.min(queuedAt ?? start, this.pendingSince ?? start);
+      this.pendingTriggers.unshift(...triggerTimes);
       this.forceFull = true;
       this.consecutiveFailures++;
       metrics.syncFailures.inc();
@@ -153,8 +161,7 @@ export class SyncLoop {
 
   private backoffMs(): number {
     const [first, max] = this.options.retryBackoffMs ?? [1000, 30_000];
-    const base = Math.min(max, first * 2 ** (this.consecutiveFailures - 1));
-    return Math.round(base * (0.8 + Math.random() * 0.4));
+    return jitteredBackoff(this.consecutiveFailures, first, max);
   }
 
   private retryAfter(delayMs: number): void {

@@ -7,7 +7,9 @@ import { TABLES, type IptablesPlan, type Rule } from './rule-plan.js';
 import { serviceRules } from './service-rules.js';
 
 /** Pure: the whole desired filter and nat state for one IP family. */
-export function planIptables(snapshot: Snapshot, options: PlannerOptions): IptablesPlan {
+export function planIptables(snapshot: Snapshot, planned: PlannerOptions): IptablesPlan {
+  // The Node object's zone, when the source follows it, wins over the configured one (topology hints).
+  const options = snapshot.node?.zone ? { ...planned, zone: snapshot.node.zone } : planned;
   const natServices: Rule[] = [];
   const filterServices: Rule[] = [];
   const serviceChains: (readonly [string, readonly Rule[]])[] = [];

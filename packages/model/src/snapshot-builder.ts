@@ -3,13 +3,14 @@ import { convertEndpointSlice } from './endpointslice-conversion.js';
 import type { ServiceDef } from './service-conversion.js';
 import { convertService } from './service-conversion.js';
 import type { Conversion } from './invalid.js';
-import type { Endpoint, InvalidObject, ServiceEntry, ServicePortKey, Snapshot } from './types.js';
+import type { Endpoint, InvalidObject, NodeInfo, ServiceEntry, ServicePortKey, Snapshot } from './types.js';
 
 /** Joins converted Services with their slices: each service port gets the merged, de-duplicated endpoints of all slices. */
 export function assembleSnapshot(
   services: Iterable<ServiceDef>,
   slices: Iterable<EndpointSliceDef>,
   invalid: readonly InvalidObject[] = [],
+  node?: NodeInfo,
 ): Snapshot {
   const slicesByService = new Map<string, EndpointSliceDef[]>();
   for (const slice of slices) {
@@ -27,7 +28,7 @@ export function assembleSnapshot(
     }
   }
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { entries: new Map(entries), invalid };
+  return node ? { entries: new Map(entries), invalid, node } : { entries: new Map(entries), invalid };
 }
 
 function endpointsFor(portName: string, protocol: string, slices: readonly EndpointSliceDef[]): Endpoint[] {
@@ -50,26 +51,25 @@ function compareEndpoints(a: Endpoint, b: Endpoint): number {
   return a.port - b.port;
 }
 
-/** Converts each raw object, keeping the values and recording every error and warning. */
-function convertAll<T>(raw: readonly unknown[], convert: (obj: unknown, index: number) => Conversion<T | null>, invalid: InvalidObject[]): T[] {
+/** Keeps the values of conversions, recording every error and warning in `invalid`. */
+export function collectConversions<T>(conversions: Iterable<Conversion<T | null>>, invalid: InvalidObject[]): T[] {
   const values: T[] = [];
-  raw.forEach((obj, i) => {
-    const result = convert(obj, i);
+  for (const result of conversions) {
     if (!result.ok) {
       invalid.push(result.error);
-      return;
+      continue;
     }
     invalid.push(...result.warnings);
     if (result.value) values.push(result.value);
-  });
+  }
   return values;
 }
 
 /** Converts raw API objects (from YAML or JSON) and assembles them; invalid objects are skipped and listed. */
 export function buildSnapshot(rawServices: readonly unknown[], rawSlices: readonly unknown[]): Snapshot {
   const invalid: InvalidObject[] = [];
-  const services = convertAll(rawServices, convertService, invalid);
-  const slices = convertAll(rawSlices, convertEndpointSlice, invalid);
+  const services = collectConversions(rawServices.map((obj, i) => convertService(obj, i)), invalid);
+  const slices = collectConversions(rawSlices.map((obj, i) => convertEndpointSlice(obj, i)), invalid);
   return assembleSnapshot(services, slices, invalid);
 }
 

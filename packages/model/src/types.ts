@@ -66,10 +66,21 @@ export interface InvalidObject {
   readonly message: string;
 }
 
+/** What the proxy knows of its own node, from the Node object. */
+export interface NodeInfo {
+  readonly name: string;
+  /** `topology.kubernetes.io/zone`; empty when unlabelled. */
+  readonly zone: string;
+  /** InternalIP and ExternalIP addresses, canonical. */
+  readonly addresses: readonly string[];
+}
+
 /** The whole desired state at one moment. Immutable: build a new one for every change. */
 export interface Snapshot {
   /** Entries by service port key, sorted by key so that planners are deterministic. */
   readonly entries: ReadonlyMap<ServicePortKey, ServiceEntry>;
   /** What was skipped while this snapshot was built. */
   readonly invalid: readonly InvalidObject[];
+  /** This node, when the source follows its Node object. */
+  readonly node?: NodeInfo;
 }

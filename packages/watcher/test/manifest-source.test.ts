@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createProxyMetrics, InvalidObjectReporter, ManifestDirectorySource, parseManifestText, silentLogger, type Logger } from '@hybrid-proxy/core';
+import { createProxyMetrics, InvalidObjectReporter, silentLogger, type Logger } from '@hybrid-proxy/core';
+import { ManifestDirectorySource, parseManifestText } from '@hybrid-proxy/watcher';
 import type { Snapshot } from '@hybrid-proxy/model';
 
 const SERVICE = (name: string, ip: string) => `apiVersion: v1

@@ -1,12 +1,12 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { buildSnapshot, type Snapshot } from '@hybrid-proxy/model';
 import { classifyObjects, listManifestFiles, readManifestFile, type ManifestObjects } from './manifest-files.js';
-import type { Logger } from './logger.js';
-import type { SnapshotSource } from './snapshot-source.js';
+import type { SourceLogger } from './logger.js';
+import type { SnapshotListener, SnapshotSource } from './snapshot-source.js';
 
 export interface ManifestSourceOptions {
   readonly dir: string;
-  readonly logger: Logger;
+  readonly logger: SourceLogger;
   /** Follow the directory and emit a new snapshot on every change (default true). */
   readonly watch?: boolean;
   /** Editors write files in several steps: wait this long for the directory to settle. */
@@ -47,7 +47,7 @@ export class ManifestDirectorySource implements SnapshotSource {
     return buildSnapshot(objects.services, objects.endpointSlices);
   }
 
-  async start(onSnapshot: (snapshot: Snapshot) => void): Promise<void> {
+  async start(onSnapshot: SnapshotListener): Promise<void> {
     onSnapshot(await this.load());
     if (this.options.watch === false) return;
     this.watcher = watch(this.options.dir, { recursive: true }, () => {

@@ -1,0 +1,144 @@
+import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  assembleSnapshot,
+  collectConversions,
+  convertEndpointSlice,
+  convertNode,
+  convertService,
+  type EndpointSliceConversion,
+  type EndpointSliceDef,
+  type InvalidObject,
+  type NodeInfo,
+  type ServiceConversion,
+  type ServiceDef,
+} from '@hybrid-proxy/model';
+import type { SourceLogger } from './logger.js';
+import type { SnapshotListener, SnapshotSource } from './snapshot-source.js';
+import { SupervisedInformer, type InformerHandlers, type WatchHooks } from './supervised-informer.js';
+
+/** kube-proxy's selector for both Services and EndpointSlices: skip headless Services and other proxies' Services. */
+export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name';
+
+export interface ApiSourceOptions {
+  readonly kubeConfig: KubeConfig;
+  /** This node's name: its Node object gives the zone (topology hints) and addresses. */
+  readonly nodeName: string;
+  readonly logger: SourceLogger;
+  readonly hooks?: WatchHooks;
+  /** Events within this window become one snapshot (the sync loop coalesces further). */
+  readonly emitDelayMs?: number;
+  readonly backoffMs?: readonly [number, number];
+  readonly watchTimeoutSeconds?: number;
+  readonly quietLimitMs?: number;
+}
+
+const key = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+
+/**
+ * Services, EndpointSlices and this node's Node object from the API server, through client-node informers.
+ * Each object is converted once when it changes; snapshots are assembled from the converted objects. Nothing is
+ * emitted before both Services and EndpointSlices have been listed, so a proxy never applies an empty or half view.
+ */
+export class KubernetesApiSource implements SnapshotSource {
+  private readonly services = new Map<string, ServiceConversion>();
+  private readonly slices = new Map<string, EndpointSliceConversion>();
+  private node: NodeInfo | undefined;
+  private readonly informers: SupervisedInformer[];
+  private listener: SnapshotListener | undefined;
+  private ready = false;
+  private emitTimer: NodeJS.Timeout | undefined;
+  private triggerTimes: number[] = [];
+
+  constructor(private readonly options: ApiSourceOptions) {
+    const { kubeConfig, logger, hooks } = options;
+    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+    const common = { kubeConfig, logger, hooks, backoffMs: options.backoffMs, watchTimeoutSeconds: options.watchTimeoutSeconds, quietLimitMs: options.quietLimitMs };
+    const nodeSelector = `metadata.name=${options.nodeName}`;
+    this.informers = [
+      new SupervisedInformer({
+        ...common,
+        resource: 'services',
+        path: '/api/v1/services',
+        labelSelector: PROXY_LABEL_SELECTOR,
+        list: () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }),
+        handlers: this.cacheHandlers(this.services, convertService),
+      }),
+      new SupervisedInformer({
+        ...common,
+        resource: 'endpointslices',
+        path: '/apis/discovery.k8s.io/v1/endpointslices',
+        labelSelector: PROXY_LABEL_SELECTOR,
+        list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }),
+        handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (conversion) => {
+          if (conversion.ok && conversion.value?.triggerTime !== undefined) this.triggerTimes.push(conversion.value.triggerTime);
+        }),
+      }),
+      new SupervisedInformer({
+        ...common,
+        resource: 'nodes',
+        path: '/api/v1/nodes',
+        fieldSelector: nodeSelector,
+        list: () => core.listNode({ fieldSelector: nodeSelector }),
+        handlers: {
+          upsert: (obj) => this.changed(() => (this.node = convertNode(obj))),
+          remove: () => this.changed(() => (this.node = undefined)),
+          listed: (objects) => this.changed(() => (this.node = objects[0] ? convertNode(objects[0]) : undefined)),
+        },
+      }),
+    ];
+  }
+
+  private cacheHandlers<T>(cache: Map<string, T>, convert: (obj: unknown) => T, onConverted?: (value: T) => void): InformerHandlers {
+    return {
+      upsert: (obj) =>
+        this.changed(() => {
+          const converted = convert(obj);
+          cache.set(key(obj), converted);
+          onConverted?.(converted);
+        }),
+      remove: (obj) => this.changed(() => cache.delete(key(obj))),
+      listed: (objects) =>
+        this.changed(() => {
+          const present = new Set(objects.map(key));
+          for (const cached of [...cache.keys()]) if (!present.has(cached)) cache.delete(cached);
+        }),
+    };
+  }
+
+  private changed(apply: () => void): void {
+    apply();
+    if (!this.ready || this.emitTimer) return;
+    this.emitTimer = setTimeout(() => this.emit(), this.options.emitDelayMs ?? 50);
+  }
+
+  private emit(): void {
+    this.emitTimer = undefined;
+    const invalid: InvalidObject[] = [];
+    const services = collectConversions<ServiceDef>(this.services.values(), invalid);
+    const slices = collectConversions<EndpointSliceDef>(this.slices.values(), invalid);
+    const triggerTimes = this.triggerTimes;
+    this.triggerTimes = [];
+    this.listener?.(assembleSnapshot(services, slices, invalid, this.node), { triggerTimes });
+  }
+
+  /** Resolves once Services and EndpointSlices are listed and the first snapshot is delivered; retries until then. */
+  async start(onSnapshot: SnapshotListener): Promise<void> {
+    this.listener = onSnapshot;
+    for (const informer of this.informers) informer.start();
+    await Promise.all(this.informers.slice(0, 2).map((i) => i.synced));
+    this.ready = true;
+    clearTimeout(this.emitTimer);
+    this.emit();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.emitTimer);
+    await Promise.all(this.informers.map((i) => i.stop()));
+  }
+
+  /** When each resource last brought an event (or bookmark), for the watch health metric. */
+  lastEventTimes(): Record<string, number> {
+    return { services: this.informers[0]!.lastEventAt, endpointslices: this.informers[1]!.lastEventAt, nodes: this.informers[2]!.lastEventAt };
+  }
+}

@@ -1,0 +1,13 @@
+export type { SnapshotListener, SnapshotMeta, SnapshotSource } from './snapshot-source.js';
+export type { SourceLogger } from './logger.js';
+export type { ApiSourceOptions } from './api-source.js';
+export { KubernetesApiSource, PROXY_LABEL_SELECTOR } from './api-source.js';
+export type { InformerHandlers, ListResult, SupervisedInformerOptions, WatchHooks } from './supervised-informer.js';
+export { SupervisedInformer } from './supervised-informer.js';
+export type { KubeConfigSource } from './kube-config.js';
+export { loadKubeConfig } from './kube-config.js';
+export type { ManifestSourceOptions } from './manifest-source.js';
+export { ManifestDirectorySource } from './manifest-source.js';
+export type { ManifestObjects } from './manifest-files.js';
+export { classifyObjects, listManifestFiles, parseManifestText, readManifestFile } from './manifest-files.js';
+export { jitteredBackoff } from './backoff.js';

@@ -1,0 +1,140 @@
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { jitteredBackoff } from './backoff.js';
+import type { SourceLogger } from './logger.js';
+
+export interface ListResult {
+  readonly items: readonly KubernetesObject[];
+  readonly metadata?: { readonly resourceVersion?: string };
+}
+
+export interface WatchHooks {
+  /** Any event from the API for this resource (objects and bookmarks): the watchdog's heartbeat. */
+  onEvent?(resource: string): void;
+  /** The informer was restarted: after an error, or because the watch went quiet. */
+  onRestart?(resource: string, reason: 'error' | 'quiet'): void;
+}
+
+export interface InformerHandlers {
+  upsert(obj: KubernetesObject): void;
+  remove(obj: KubernetesObject): void;
+  /** After each (re)list: every object the API has now; anything else cached is gone. */
+  listed(objects: readonly KubernetesObject[]): void;
+}
+
+export interface SupervisedInformerOptions {
+  readonly resource: string;
+  readonly kubeConfig: KubeConfig;
+  /** The watch path, e.g. /api/v1/services. */
+  readonly path: string;
+  readonly list: () => Promise<ListResult>;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  readonly handlers: InformerHandlers;
+  readonly logger: SourceLogger;
+  readonly hooks?: WatchHooks;
+  /** First and largest retry delay after an error. */
+  readonly backoffMs?: readonly [number, number];
+  /** The API server ends each watch after this long (a fresh watch then resumes from the last resourceVersion). */
+  readonly watchTimeoutSeconds?: number;
+  /** Restart a watch that brought nothing, not even a bookmark, for this long: a half-open TCP connection. */
+  readonly quietLimitMs?: number;
+}
+
+/**
+ * One client-node informer under supervision. client-node's ListWatch relists by itself after a 410, but on any
+ * other error (a refused connection, a failed list) it emits `error` and stops for good, and its watch has no
+ * timeout, so a half-open connection hangs silently. This supervisor restarts it with jittered backoff, restarts a
+ * watch that went quiet, and guards against double starts. Each restart is a new generation with a fresh
+ * ListWatch; events from older generations are ignored.
+ */
+export class SupervisedInformer {
+  private generation = 0;
+  private current: ListWatch<KubernetesObject> | undefined;
+  private running = false;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private resolveSynced!: () => void;
+  /** Resolves once the first list has been delivered to the handlers. */
+  readonly synced: Promise<void> = new Promise((resolve) => (this.resolveSynced = resolve));
+  lastEventAt = 0;
+
+  constructor(private readonly options: SupervisedInformerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.launch();
+    const quiet = this.options.quietLimitMs ?? ((this.options.watchTimeoutSeconds ?? 300) + 60) * 1000;
+    this.watchdog = setInterval(() => {
+      if (this.current && this.lastEventAt > 0 && Date.now() - this.lastEventAt > quiet) this.restart('quiet', new Error(`no event for ${Math.round((Date.now() - this.lastEventAt) / 1000)} s`));
+    }, Math.min(quiet, 5000));
+    this.watchdog.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.generation++;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.watchdog);
+    const informer = this.current;
+    this.current = undefined;
+    await informer?.stop();
+  }
+
+  private watchPath(): string {
+    // ListWatch keeps a query already in the path: ask for bookmarks and for a server-side end to every watch.
+    return `${this.options.path}?allowWatchBookmarks=true&timeoutSeconds=${this.options.watchTimeoutSeconds ?? 300}`;
+  }
+
+  private launch(): void {
+    const gen = ++this.generation;
+    this.lastEventAt = Date.now(); // a new watch gets the full quiet limit before the watchdog looks at it
+    const live = () => gen === this.generation && this.running;
+    const { handlers, hooks, resource } = this.options;
+    const heartbeat = () => {
+      this.lastEventAt = Date.now();
+      hooks?.onEvent?.(resource);
+    };
+    const list = async () => {
+      const result = await this.options.list();
+      if (live()) {
+        // ListWatch adds the listed items right after this promise resolves; reconcile after that.
+        setImmediate(() => {
+          if (!live()) return;
+          handlers.listed(result.items);
+          this.attempts = 0;
+          heartbeat();
+          this.resolveSynced();
+        });
+      }
+      return result as { items: KubernetesObject[]; metadata?: { resourceVersion?: string } };
+    };
+    const informer = new ListWatch<KubernetesObject>(this.watchPath(), new Watch(this.options.kubeConfig), list as never, false, this.options.labelSelector, this.options.fieldSelector);
+    informer.on('add', (obj) => live() && (heartbeat(), handlers.upsert(obj)));
+    informer.on('update', (obj) => live() && (heartbeat(), handlers.upsert(obj)));
+    informer.on('delete', (obj) => live() && (heartbeat(), handlers.remove(obj)));
+    informer.on('error', (err) => live() && this.restart('error', err));
+    this.current = informer;
+    informer.start().catch((err: unknown) => live() && this.restart('error', err));
+  }
+
+  private restart(reason: 'error' | 'quiet', err: unknown): void {
+    if (!this.running) return;
+    this.attempts++;
+    const [first, max] = this.options.backoffMs ?? [1000, 30_000];
+    const delay = reason === 'quiet' ? 0 : jitteredBackoff(this.attempts, first, max);
+    const message = err instanceof Error ? err.message : String(err);
+    this.options.logger[reason === 'quiet' ? 'warn' : 'error'](
+      reason === 'quiet' ? `watch of ${this.options.resource} went quiet; restarting it` : `cannot list or watch ${this.options.resource}; retrying`,
+      { resource: this.options.resource, error: message, attempt: this.attempts, retryInMs: delay, server: this.options.kubeConfig.getCurrentCluster()?.server },
+    );
+    this.options.hooks?.onRestart?.(this.options.resource, reason);
+    const old = this.current;
+    this.current = undefined;
+    this.generation++;
+    void old?.stop().catch(() => undefined);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.running && this.launch(), delay);
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * The API double as a process, for a namespace: `node api-server-main.js HOST PORT`. Reads commands as JSON lines
- * on stdin ({ op: 'apply', object } | { op: 'remove', kind, namespace, name } | { op: 'compact' } | { op: 'drop' } |
+ * on stdin ({ op: 'apply', object } | { op: 'applyAll', objects } | { op: 'remove', kind, namespace, name } | { op: 'compact' } | { op: 'drop' } |
  * { op: 'stop' } | { op: 'start' }) and answers each with { id, ok, resourceVersion } or { id, ok: false, error }.
  */
 import { createInterface } from 'node:readline';
@@ -12,8 +12,9 @@ await api.start(host, Number(port));
 
 interface Command {
   id: number;
-  op: 'apply' | 'remove' | 'compact' | 'drop' | 'stop' | 'start';
+  op: 'apply' | 'applyAll' | 'remove' | 'compact' | 'drop' | 'stop' | 'start';
   object?: Record<string, unknown>;
+  objects?: Record<string, unknown>[];
   kind?: string;
   namespace?: string;
   name?: string;
@@ -23,6 +24,7 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   const command = JSON.parse(line) as Command;
   try {
     if (command.op === 'apply') api.apply(command.object!);
+    else if (command.op === 'applyAll') for (const object of command.objects!) api.apply(object);
     else if (command.op === 'remove') api.remove(command.kind!, command.namespace, command.name!);
     else if (command.op === 'compact') api.compact();
     else if (command.op === 'drop') api.dropWatches();

@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnInNamespace, type NamespacedProcess } from './processes.js';
+import { spawn } from 'node:child_process';
+import { NamespacedProcess, spawnInNamespace } from './processes.js';
 
 const MAIN = fileURLToPath(new URL('./api-server-main.js', import.meta.url));
 
@@ -14,8 +15,12 @@ export class ApiServerProcess {
     readonly url: string,
   ) {}
 
-  static async start(namespace: string, host = '127.0.0.1', port = 6443): Promise<ApiServerProcess> {
-    const proc = spawnInNamespace(namespace, globalThis.process.execPath, [MAIN, host, String(port)], 'API double');
+  /** Starts the double inside `namespace`, or in this host's namespace (loopback only) when it is undefined. */
+  static async start(namespace: string | undefined, host = '127.0.0.1', port = 6443): Promise<ApiServerProcess> {
+    const args = [MAIN, host, String(port)];
+    const proc = namespace
+      ? spawnInNamespace(namespace, globalThis.process.execPath, args, 'API double')
+      : new NamespacedProcess(spawn(globalThis.process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }), 'API double');
     await proc.waitForLine((line) => line === 'ready', 10_000);
     return new ApiServerProcess(proc, `http://${host}:${port}`);
   }
@@ -23,7 +28,7 @@ export class ApiServerProcess {
   private async command(command: Record<string, unknown>): Promise<number> {
     const id = this.nextId++;
     this.process.child.stdin!.write(JSON.stringify({ id, ...command }) + '\n');
-    const index = await this.process.waitForLine((line) => line.startsWith(`{"id":${id},`), 10_000);
+    const index = await this.process.waitForLine((line) => line.startsWith(`{"id":${id},`), 120_000);
     const reply = JSON.parse(this.process.lines[index]!) as { ok: boolean; resourceVersion: number; error?: string };
     if (!reply.ok) throw new Error(`API double: ${reply.error}`);
     return reply.resourceVersion;
@@ -31,6 +36,11 @@ export class ApiServerProcess {
 
   apply(object: unknown): Promise<number> {
     return this.command({ op: 'apply', object });
+  }
+
+  /** Applies many objects in one command: one event each, back to back. */
+  applyAll(objects: readonly unknown[]): Promise<number> {
+    return this.command({ op: 'applyAll', objects });
   }
 
   remove(kind: string, namespace: string | undefined, name: string): Promise<number> {

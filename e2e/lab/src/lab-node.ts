@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@hybrid-proxy/core';
 import { classifyObjects, listManifestFiles, ManifestDirectorySource, readManifestFile, type ManifestObjects } from '@hybrid-proxy/watcher';
 import { ApiServerProcess } from './api-server-process.js';
+import { mountLabBpffs, unmountLabBpffs } from './lab-bpffs.js';
+import { parsePrometheusText, type Sample } from './prometheus-text.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { LAB_ADDRESSES } from './addresses.js';
 import { podsFromManifests } from './manifest-pods.js';
 import { spawnInNamespace, type NamespacedProcess } from './processes.js';
-import { LabTopology } from './topology.js';
+import { CLIENT_LINK, LabTopology } from './topology.js';
 import { TrafficDriver } from './traffic-driver.js';
 import type { TrafficTarget } from './traffic-protocol.js';
 
@@ -28,6 +30,13 @@ export interface LabNodeOptions {
    * follow it with --kubeconfig, instead of reading the directory.
    */
   readonly api?: boolean;
+  /**
+   * The eBPF traffic counters, attached to the node's client-facing and Pod-facing interfaces: `auto` (native XDP,
+   * else generic, else tc), a mode, or `off`. Default `auto`.
+   */
+  readonly counters?: 'auto' | 'native' | 'generic' | 'tc' | 'off';
+  /** Environment for the proxy process (default: this process's). */
+  readonly proxyEnv?: NodeJS.ProcessEnv;
 }
 
 /** The lab's node name, for the proxy's --hostname-override and the Node object the API double serves. */
@@ -47,6 +56,7 @@ export class LabNode {
   proxy: NamespacedProcess | undefined;
   api: ApiServerProcess | undefined;
   private kubeconfigDir: string | undefined;
+  bpffs: string | undefined;
 
   private constructor(
     readonly topology: LabTopology,
@@ -61,6 +71,7 @@ export class LabNode {
       const traffic = await TrafficDriver.start(topology.client.namespace);
       const node = new LabNode(topology, traffic, options);
       if (options.api) await node.startApi();
+      if ((options.counters ?? 'auto') !== 'off') node.bpffs = await mountLabBpffs(topology.prefix);
       if (options.startProxy !== false) await node.startProxy();
       return node;
     } catch (err) {
@@ -97,11 +108,25 @@ export class LabNode {
       LAB_NODE_NAME,
       '--min-sync-period',
       '100ms',
+      ...this.counterArgs(),
       ...(this.options.proxyArgs ?? []),
       ...extraArgs,
     ];
-    this.proxy = spawnInNamespace(this.topology.node.namespace, process.execPath, args, 'hybrid-proxy');
+    this.proxy = spawnInNamespace(this.topology.node.namespace, process.execPath, args, 'hybrid-proxy', this.options.proxyEnv);
     return this.waitForSync(0);
+  }
+
+  private counterArgs(): string[] {
+    if (!this.bpffs) return [];
+    const interfaces = [CLIENT_LINK, ...[...this.topology.pods.values()].map((p) => p.link)];
+    return ['--bpffs', this.bpffs, '--xdp-interfaces', interfaces.join(','), '--xdp-mode', this.options.counters ?? 'auto'];
+  }
+
+  /** The proxy's /metrics (127.0.0.1:10249 in the node namespace), parsed. */
+  async metrics(): Promise<Sample[]> {
+    const result = await this.topology.node.run.run('curl', ['-sf', '--max-time', '5', 'http://127.0.0.1:10249/metrics']);
+    if (result.exitCode !== 0) throw new Error(`cannot scrape the proxy's metrics: curl exited ${result.exitCode}`);
+    return parsePrometheusText(result.stdout);
   }
 
   /** Waits for the proxy to log a sync that changed the kernel (periodic no-op resyncs do not count), at or after line `from`. */
@@ -136,6 +161,7 @@ export class LabNode {
     await this.proxy?.stop('SIGTERM').catch(() => undefined);
     await this.api?.stop().catch(() => undefined);
     await this.topology.destroy();
+    if (this.bpffs) await unmountLabBpffs(this.bpffs);
     if (this.kubeconfigDir) await rm(this.kubeconfigDir, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { createRunner, runChecked, type CommandRunner } from '@hybrid-proxy/exec';
+import { labBpffsOf, unmountLabBpffs } from './lab-bpffs.js';
 
 const host = createRunner();
 
-/** Every namespace the lab or a test creates is named `hp-<pid>-<tag>-<role>`: the pid lets a later run find leftovers of a dead one. */
-const NAME = /^hp-(\d+)-[a-z0-9]+-[a-z0-9-]+$/;
+/**
+ * Every namespace (and bpffs mount) a lab or test run creates is named `hp-<pid>-<tag>[-<role>]`: the pid lets a
+ * later run find the leftovers of a dead one.
+ */
+const OWNER = /^hp-(\d+)-/;
 
 export function namespacePrefix(): string {
   return `hp-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -47,12 +51,18 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Removes namespaces left by lab or test runs whose process has died (a crash, a kill -9). Returns their names. */
+function isStale(name: string): boolean {
+  const pid = Number(OWNER.exec(name)?.[1]);
+  return Number.isInteger(pid) && pid !== process.pid && !isAlive(pid);
+}
+
+/**
+ * Removes what lab or test runs whose process has died (a crash, a kill -9) left: their namespaces (with every
+ * rule, route, interface and process in them) and their bpffs mounts. Returns the namespaces' names.
+ */
 export async function removeStaleNamespaces(): Promise<string[]> {
-  const stale = (await listNamespaces()).filter((name) => {
-    const pid = Number(NAME.exec(name)?.[1]);
-    return Number.isInteger(pid) && pid !== process.pid && !isAlive(pid);
-  });
+  const stale = (await listNamespaces()).filter(isStale);
   for (const name of stale) await deleteNamespace(name);
+  for (const path of labBpffsOf(isStale)) await unmountLabBpffs(path);
   return stale;
 }

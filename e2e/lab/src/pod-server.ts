@@ -1,19 +1,26 @@
 /**
  * The workload of a lab Pod: answers every TCP connection with an HTTP response carrying the Pod's name, and
- * every UDP datagram with the name. Counts what it served, for `GET /stats` on any of its TCP ports.
+ * every UDP datagram with the name. Counts what it served, for `GET /stats` on any of its TCP ports and on
+ * STATS_PORT, which every Pod has (a lab-only port, in no Service).
  */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:http';
 import type { PodSpec } from './topology.js';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as PodSpec;
+/** Mirrored in topology.ts (POD_STATS_PORT). */
+const STATS_PORT = 9999;
 const served = { tcp: 0, udp: 0 };
 const listening: Promise<void>[] = [];
 
-for (const port of spec.tcpPorts) {
+for (const port of [...spec.tcpPorts.filter((p) => p !== STATS_PORT), STATS_PORT]) {
   const server = createServer((req, res) => {
     if (req.url === '/stats') {
       res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ name: spec.name, ...served }));
+      return;
+    }
+    if (port === STATS_PORT) {
+      res.writeHead(404, { connection: 'close' }).end();
       return;
     }
     served.tcp++;

@@ -62,7 +62,7 @@ export class NamespacedProcess {
 }
 
 /** Starts `file args` inside a namespace with `ip netns exec` (exec replaces ip, so the PID is the program's). */
-export function spawnInNamespace(namespace: string, file: string, args: readonly string[], label: string): NamespacedProcess {
-  const child = spawn('ip', ['netns', 'exec', namespace, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnInNamespace(namespace: string, file: string, args: readonly string[], label: string, env?: NodeJS.ProcessEnv): NamespacedProcess {
+  const child = spawn('ip', ['netns', 'exec', namespace, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
   return new NamespacedProcess(child, label);
 }

@@ -13,8 +13,16 @@ export interface PodSpec {
 
 export interface LabPod extends PodSpec {
   readonly namespace: string;
+  /** The node-side end of the Pod's veth pair. */
+  readonly link: string;
   readonly server: NamespacedProcess;
 }
+
+/** Every lab Pod answers `GET /stats` here with { name, tcp, udp }: what it served. */
+export const POD_STATS_PORT = 9999;
+
+/** The node's interface towards the client. */
+export const CLIENT_LINK = 'client0';
 
 export interface Host {
   readonly namespace: string;
@@ -60,13 +68,13 @@ export class LabTopology {
 
   private async wireClient(): Promise<void> {
     const { node, client } = this;
-    await runChecked(client.run, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'client0', 'netns', node.namespace]);
+    await runChecked(client.run, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', CLIENT_LINK, 'netns', node.namespace]);
     await runChecked(client.run, 'ip', ['addr', 'add', `${LAB_ADDRESSES.clientIPv4}/24`, 'dev', 'eth0']);
     await runChecked(client.run, 'ip', ['-6', 'addr', 'add', `${LAB_ADDRESSES.clientIPv6}/64`, 'dev', 'eth0', 'nodad']);
     await runChecked(client.run, 'ip', ['link', 'set', 'eth0', 'up']);
-    await runChecked(node.run, 'ip', ['addr', 'add', `${LAB_ADDRESSES.nodeIPv4}/24`, 'dev', 'client0']);
-    await runChecked(node.run, 'ip', ['-6', 'addr', 'add', `${LAB_ADDRESSES.nodeIPv6}/64`, 'dev', 'client0', 'nodad']);
-    await runChecked(node.run, 'ip', ['link', 'set', 'client0', 'up']);
+    await runChecked(node.run, 'ip', ['addr', 'add', `${LAB_ADDRESSES.nodeIPv4}/24`, 'dev', CLIENT_LINK]);
+    await runChecked(node.run, 'ip', ['-6', 'addr', 'add', `${LAB_ADDRESSES.nodeIPv6}/64`, 'dev', CLIENT_LINK, 'nodad']);
+    await runChecked(node.run, 'ip', ['link', 'set', CLIENT_LINK, 'up']);
     // The client reaches Services and Pods through the node, as a machine outside the cluster network would.
     await runChecked(client.run, 'ip', ['route', 'add', LAB_ADDRESSES.serviceCIDRv4, 'via', LAB_ADDRESSES.nodeIPv4]);
     await runChecked(client.run, 'ip', ['route', 'add', LAB_ADDRESSES.podCIDRv4, 'via', LAB_ADDRESSES.nodeIPv4]);
@@ -102,13 +110,21 @@ export class LabTopology {
       await runChecked(this.node.run, 'ip', [...family, 'route', 'add', spec.ip + bits, 'dev', link]);
       const server = spawnInNamespace(namespace, process.execPath, [POD_SERVER, JSON.stringify(spec)], `pod ${spec.name}`);
       await server.waitForLine((line) => line === 'ready', 10_000);
-      const pod: LabPod = { ...spec, namespace, server };
+      const pod: LabPod = { ...spec, namespace, link, server };
       this.pods.set(spec.name, pod);
       return pod;
     } catch (err) {
       await deleteNamespace(namespace);
       throw err;
     }
+  }
+
+  /** What a Pod's server says it served. */
+  async podStats(name: string): Promise<{ tcp: number; udp: number }> {
+    const pod = this.pods.get(name);
+    if (!pod) throw new Error(`no pod ${name}`);
+    const result = await runChecked(this.node.run, 'curl', ['-sf', '--max-time', '5', `http://${pod.ip.includes(':') ? `[${pod.ip}]` : pod.ip}:${POD_STATS_PORT}/stats`]);
+    return JSON.parse(result.stdout) as { tcp: number; udp: number };
   }
 
   /** Stops a Pod's server, as when a Pod is deleted: connections to it are refused from then on. */

@@ -23,7 +23,7 @@ function httpOnce(target: TrafficTarget, timeoutMs: number): Promise<string> {
   });
 }
 
-function udpOnce(target: TrafficTarget, timeoutMs: number): Promise<string> {
+function udpOnce(target: TrafficTarget, timeoutMs: number, sourcePort?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     // A new socket per request: a new source port, so conntrack balances each request anew.
     const socket = createSocket(target.ip.includes(':') ? 'udp6' : 'udp4');
@@ -38,7 +38,8 @@ function udpOnce(target: TrafficTarget, timeoutMs: number): Promise<string> {
     // A connected socket receives ICMP port-unreachable as ECONNREFUSED (a Service without endpoints).
     socket.on('error', (err) => finish(err));
     const connect = () => socket.connect(target.port, target.ip, () => socket.send('ping'));
-    if (target.sourcePort) socket.bind(target.sourcePort, connect);
+    const port = sourcePort ?? target.sourcePort;
+    if (port) socket.bind(port, connect);
     else connect();
   });
 }
@@ -49,9 +50,10 @@ async function runTarget(target: TrafficTarget, burst: BurstRequest): Promise<Ta
   let next = 0;
   const worker = async () => {
     while (next < burst.count) {
-      next++;
+      const index = next++;
+      const sourcePort = burst.sourcePortBase === undefined ? undefined : burst.sourcePortBase + index;
       try {
-        const name = await (target.protocol === 'TCP' ? httpOnce(target, burst.timeoutMs) : udpOnce(target, burst.timeoutMs));
+        const name = await (target.protocol === 'TCP' ? httpOnce(target, burst.timeoutMs) : udpOnce(target, burst.timeoutMs, sourcePort));
         result.ok++;
         result.backends[name] = (result.backends[name] ?? 0) + 1;
       } catch (err) {

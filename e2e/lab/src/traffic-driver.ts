@@ -44,6 +44,7 @@ export class TrafficDriver {
       concurrency: options.concurrency ?? 4,
       intervalMs: options.intervalMs ?? 0,
       timeoutMs: options.timeoutMs ?? 1000,
+      ...(options.sourcePortBase === undefined ? {} : { sourcePortBase: options.sourcePortBase }),
     };
     return new Promise((resolve, reject) => {
       this.pending.set(request.id, (result) => resolve([...result.results]));

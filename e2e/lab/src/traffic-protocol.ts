@@ -20,6 +20,11 @@ export interface BurstRequest {
   /** Pause between the requests of one worker, to spread a burst over time. */
   readonly intervalMs: number;
   readonly timeoutMs: number;
+  /**
+   * UDP only: request i of a target is sent from port sourcePortBase + i, so every request is a flow of its own
+   * (random ephemeral ports sometimes meet a live conntrack entry and join its flow).
+   */
+  readonly sourcePortBase?: number;
 }
 
 export interface TargetResult {

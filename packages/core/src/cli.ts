@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { createRunner, ToolMissingError } from '@hybrid-proxy/exec';
+import { XdpCounters } from '@hybrid-proxy/xdp';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { createBackend } from './mode-selection.js';
@@ -8,7 +9,7 @@ import { parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
 import { createSource, readOnce } from './source-selection.js';
 import { runUntilSignalled } from './run-proxy.js';
 
-const USAGE = `hybrid-proxy: a Kubernetes service proxy (iptables mode; IPVS and eBPF counters to come)
+const USAGE = `hybrid-proxy: a Kubernetes service proxy (iptables mode, eBPF traffic counters; IPVS to come)
 
 Usage:
   hybrid-proxy run [--kubeconfig PATH | --manifests DIR] [flags]
@@ -36,6 +37,9 @@ Flags (run, plan, cleanup):
   --healthz-bind-address H:P       /healthz and /livez (default 0.0.0.0:10256)
   --metrics-bind-address H:P       /metrics (default 127.0.0.1:10249)
   --log-level L                    debug, info (default), warn, error
+  --xdp-interfaces IF[,IF]         attach the eBPF traffic counters to these interfaces (ingress)
+  --xdp-mode M                     auto (native XDP, else generic XDP, else tc), native, generic or tc
+  --bpffs PATH                     bpffs for the pinned programs and maps (default /run/hybrid-proxy/bpffs)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -56,6 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
       const config = proxyConfigFrom(parseFlags(rest, PROXY_FLAGS));
       if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy cleanup');
       await createBackend(config, createRunner(), createLogger({ level: config.logLevel })).cleanup();
+      if (config.xdpInterfaces.length > 0) await new XdpCounters({ runner: createRunner(), bpffs: config.bpffs, interfaces: config.xdpInterfaces }).cleanup();
       return 0;
     }
     case 'lab': {

@@ -23,3 +23,4 @@ export { hasNetAdmin, PrivilegeError } from './privileges.js';
 export type { StaleUdpFlow } from './stale-udp-flows.js';
 export { staleUdpFlows } from './stale-udp-flows.js';
 export { ConntrackCleaner } from './conntrack-cleaner.js';
+export { TrafficMetrics } from './traffic-metrics.js';

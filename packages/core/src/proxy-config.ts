@@ -6,6 +6,7 @@ import { PROXY_MODES, type ProxyMode } from './backend.js';
 import { parseChoice, parseCIDR, parseDuration, parseInteger, UsageError } from './flag-values.js';
 import { parseListenAddress, type ListenAddress } from './health-server.js';
 import type { LogLevel } from './logger.js';
+import type { AttachRequest } from '@hybrid-proxy/xdp';
 
 export interface ProxyConfig {
   readonly mode: ProxyMode;
@@ -24,6 +25,10 @@ export interface ProxyConfig {
   readonly healthz: ListenAddress;
   readonly metrics: ListenAddress;
   readonly logLevel: LogLevel;
+  /** Interfaces to attach the eBPF counters to; empty: no counters. */
+  readonly xdpInterfaces: readonly string[];
+  readonly xdpMode: AttachRequest;
+  readonly bpffs: string;
 }
 
 /** Flags shared by run, plan and cleanup; named like kube-proxy's where they overlap. */
@@ -45,6 +50,9 @@ export const PROXY_FLAGS = {
   'healthz-bind-address': { type: 'string' },
   'metrics-bind-address': { type: 'string' },
   'log-level': { type: 'string' },
+  'xdp-interfaces': { type: 'string' },
+  'xdp-mode': { type: 'string' },
+  'bpffs': { type: 'string' },
 } as const;
 
 type ProxyFlagValues = FlagValues<typeof PROXY_FLAGS>;
@@ -84,6 +92,15 @@ export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
     healthz: parseListenAddress(values['healthz-bind-address'] ?? '0.0.0.0:10256', '--healthz-bind-address'),
     metrics: parseListenAddress(values['metrics-bind-address'] ?? '127.0.0.1:10249', '--metrics-bind-address'),
     logLevel: parseChoice(values['log-level'] ?? 'info', '--log-level', ['debug', 'info', 'warn', 'error'] as const),
+    xdpInterfaces: (values['xdp-interfaces'] ?? '').split(',').map((i) => i.trim()).filter(Boolean).map((i) => interfaceName(i)),
+    xdpMode: parseChoice(values['xdp-mode'] ?? 'auto', '--xdp-mode', ['auto', 'native', 'generic', 'tc'] as const),
+    bpffs: values['bpffs'] ?? '/run/hybrid-proxy/bpffs',
   };
 }
 
+
+/** Linux interface names: 1-15 characters, no slash or whitespace. */
+function interfaceName(name: string): string {
+  if (!/^[^\s/:]{1,15}$/.test(name)) throw new UsageError(`--xdp-interfaces: ${JSON.stringify(name)} is not an interface name`);
+  return name;
+}

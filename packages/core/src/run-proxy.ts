@@ -1,5 +1,7 @@
 import type { Server } from 'node:http';
-import { createRunner } from '@hybrid-proxy/exec';
+import { createRunner, type CommandRunner } from '@hybrid-proxy/exec';
+import { XdpCounters } from '@hybrid-proxy/xdp';
+import { TrafficMetrics } from './traffic-metrics.js';
 import { ConntrackCleaner } from './conntrack-cleaner.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { startHealthServer, startMetricsServer } from './health-server.js';
@@ -34,6 +36,8 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   await backend.preflight();
   const conntrack = new ConntrackCleaner(runner, logger);
   const changes = new ChangeTracker(metrics);
+  const counters = await startCounters(config, runner, logger);
+  const traffic = counters ? new TrafficMetrics(counters, metrics.registry, logger) : undefined;
 
   const loop = new SyncLoop({
     backend,
@@ -44,6 +48,15 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     fullSyncPeriodMs: config.fullSyncPeriodMs,
     afterSync: async (event) => {
       await conntrack.afterSync(event.snapshot);
+      if (counters) {
+        try {
+          await counters.syncIndex(event.snapshot);
+          // New flows start at zero now: sample at once, so their rates have that baseline.
+          await traffic?.sample();
+        } catch (err) {
+          logger.warn('cannot update the traffic counter index', { error: (err as Error).message });
+        }
+      }
       changes.onApplied(event.snapshot);
       const now = Date.now();
       for (const t of event.triggerTimes) metrics.networkProgramming.observe(Math.max(0, now - t) / 1000);
@@ -55,6 +68,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   ];
   const reporter = new InvalidObjectReporter(logger, metrics);
   loop.start();
+  traffic?.start();
   await source.start((snapshot: Snapshot, meta) => {
     reporter.report(snapshot);
     changes.onReceived(snapshot);
@@ -67,10 +81,28 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     async stop() {
       await source.stop();
       await loop.stop();
+      traffic?.stop();
       await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
       logger.info('hybrid-proxy stopped; the rules stay in place');
     },
   };
+}
+
+/**
+ * Starts the eBPF counters when interfaces are named. Any failure (no bpftool, no BTF, a verifier rejection, an
+ * interface that refuses the program) is logged, and the proxy goes on proxying without counters.
+ */
+async function startCounters(config: ProxyConfig, runner: CommandRunner, logger: Logger): Promise<XdpCounters | undefined> {
+  if (config.xdpInterfaces.length === 0) return undefined;
+  const counters = new XdpCounters({ runner, bpffs: config.bpffs, interfaces: config.xdpInterfaces, mode: config.xdpMode });
+  try {
+    await counters.start();
+    logger.info('traffic counters attached', { program: counters.loadResult, bpffs: config.bpffs, attached: Object.fromEntries(counters.attached) });
+    return counters;
+  } catch (err) {
+    logger.error('traffic counters are off; proxying goes on without them', { error: (err as Error).message });
+    return undefined;
+  }
 }
 
 /** `hybrid-proxy run`: runs until SIGINT/SIGTERM, then stops without removing rules (traffic keeps flowing). */

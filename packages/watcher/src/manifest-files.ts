@@ -1,5 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
 export interface ManifestObjects {
@@ -14,12 +14,19 @@ export interface ManifestFileError {
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/;
 
+/**
+ * The manifest files under `dir`, symlinks followed: a ConfigMap volume shows each file as a symlink into a hidden
+ * `..data` directory, so hidden entries are skipped (they would be read twice) and links are resolved.
+ */
 export async function listManifestFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && MANIFEST_FILE.test(e.name) && !e.name.startsWith('.'))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+  const files: string[] = [];
+  for (const entry of entries) {
+    const path = join(entry.parentPath, entry.name);
+    if (!MANIFEST_FILE.test(entry.name) || relative(dir, path).split(sep).some((part) => part.startsWith('.'))) continue;
+    if (entry.isFile() || (entry.isSymbolicLink() && (await stat(path).catch(() => undefined))?.isFile())) files.push(path);
+  }
+  return files.sort();
 }
 
 /** Parses one file's documents; `List` objects are unrolled. Throws with the parser's position on bad YAML. */

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -33,6 +33,16 @@ describe('ManifestDirectorySource', () => {
   it('reads multi-document YAML and List objects, ignoring other kinds', () => {
     const objects = parseManifestText(`${SERVICE('a', '198.19.0.1')}---\nkind: Deployment\nmetadata: { name: d }\n---\nkind: List\nitems:\n  - ${JSON.stringify({ kind: 'Service', metadata: { name: 'b' } })}\n`);
     expect(objects.map((o) => (o as { kind: string }).kind)).toEqual(['Service', 'Deployment', 'Service']);
+  });
+
+  it('reads a ConfigMap volume: files are symlinks into a hidden ..data directory, each read once', async () => {
+    await mkdir(join(dir, '..2026_11_26_10_00_00.123'));
+    await writeFile(join(dir, '..2026_11_26_10_00_00.123', 'web.yaml'), SERVICE('web', '198.19.0.1'));
+    await symlink('..2026_11_26_10_00_00.123', join(dir, '..data'));
+    await symlink(join('..data', 'web.yaml'), join(dir, 'web.yaml'));
+    await symlink(join(dir, 'missing.yaml'), join(dir, 'dangling.yaml'));
+    const snapshot = await new ManifestDirectorySource({ dir, logger: silentLogger, watch: false }).load();
+    expect([...snapshot.entries.keys()]).toEqual(['shop/web:http']);
   });
 
   it('follows edits, additions and deletions, and keeps the last good content of a broken file', async () => {

@@ -1,0 +1,15 @@
+export { COUNTER_BYTES, FLOW_KEY_BYTES, MAP_NAMES, MAX_BACKENDS, MAX_VIPS, MISS_SLOT, PROGRAM_NAMES } from './map-layout.js';
+export type { FlowProtocol } from './flow-key.js';
+export { flowKey, hexBytes, keyHex, readU32, readU64, u32Hex } from './flow-key.js';
+export type { FlowLabels, FlowTargets } from './flow-targets.js';
+export { flowTargets } from './flow-targets.js';
+export type { IndexPlan } from './index-plan.js';
+export { planIndex } from './index-plan.js';
+export type { Counter } from './bpftool-maps.js';
+export { readCounters, readIndex, runBatch, sumPerCpu } from './bpftool-maps.js';
+export { ensureBpffs, isBpffs } from './bpffs.js';
+export type { AttachMode, AttachRequest, PinLayout } from './program-loader.js';
+export { attach, detach, loadPrograms, pinLayout, ProgramLoadError, unpin } from './program-loader.js';
+export type { CountedFlow, CounterReading, XdpCountersOptions } from './xdp-counters.js';
+export { COUNTER_OBJECT, CountersUnavailableError, XdpCounters } from './xdp-counters.js';
+export { RateWindow } from './rate-window.js';

@@ -9,6 +9,7 @@ out="$root/packages/xdp/bpf/hp_counters.o"
 target=$out
 [ "${1:-}" = --check ] && target=$(mktemp --suffix=.o)
 command -v clang >/dev/null || { echo "clang is needed to build the BPF program: apt-get install clang libbpf-dev" >&2; exit 1; }
+command -v llvm-strip >/dev/null || { echo "llvm-strip is needed to build the BPF program: apt-get install llvm" >&2; exit 1; }
 [ -f /usr/include/bpf/bpf_helpers.h ] || { echo "libbpf headers are needed: apt-get install libbpf-dev" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 cd "$root"
@@ -18,7 +19,7 @@ clang -O2 -g -target bpf -Wall -Werror \
   -fdebug-prefix-map="$root"=. -fdebug-compilation-dir=. \
   -c bpf/hp_counters.c -o "$target"
 # Strip DWARF but keep BTF: smaller, and no compiler-specific debug sections to differ.
-llvm-strip -g "$target" 2>/dev/null || true
+llvm-strip -g "$target"
 if [ "${1:-}" = --check ]; then
   if ! cmp -s "$target" "$out"; then
     echo "packages/xdp/bpf/hp_counters.o is stale: run 'bash bpf/build.sh' and commit the result" >&2

@@ -13,12 +13,15 @@ fi
 # tool -> Debian package
 declare -A packages=(
   [iptables-nft-restore]=iptables [iptables-legacy-restore]=iptables [ipset]=ipset [conntrack]=conntrack
-  [ip]=iproute2 [sysctl]=procps [setpriv]=util-linux
+  [ip]=iproute2 [tc]=iproute2 [sysctl]=procps [setpriv]=util-linux [curl]=curl
+  [bpftool]=bpftool [clang]=clang [llvm-strip]=llvm
 )
 missing=()
 for tool in "${!packages[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${packages[$tool]}")
 done
+# libbpf's headers, for rebuilding the counter program (bpf/build.sh)
+[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${missing[*]}; run as root (sudo) so they can be installed" >&2

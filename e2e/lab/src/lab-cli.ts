@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { parseFlags, UsageError } from '@hybrid-proxy/core';
-import { addResults, emptyReport, renderTable, type LabReport } from './lab-report.js';
+import { parseChoice, parseFlags, UsageError } from '@hybrid-proxy/core';
+import { addCounters, addResults, emptyReport, renderTable, type LabReport } from './lab-report.js';
 import { LabNode } from './lab-node.js';
 
 const DEFAULT_MANIFESTS = fileURLToPath(new URL('../../../examples/lab', import.meta.url));
@@ -12,6 +12,7 @@ const LAB_FLAGS = {
   'mode': { type: 'string' },
   'rate': { type: 'string' },
   'api': { type: 'boolean' },
+  'counters': { type: 'string' },
 } as const;
 
 /**
@@ -36,7 +37,16 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
 
   const say = (text: string) => flags.json || process.stderr.write(text + '\n');
   say(`building the lab node (network namespaces, Pods, hybrid-proxy${flags.api ? ' following the API server double' : ''})...`);
-  const node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS, api: flags.api ?? false });
+  const counters = parseChoice(flags.counters ?? 'auto', '--counters', ['auto', 'native', 'generic', 'tc', 'off'] as const);
+  const node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS, api: flags.api ?? false, counters });
+  const readCounters = async (into: LabReport) => {
+    if (counters === 'off') return;
+    try {
+      addCounters(into, await node.counterView());
+    } catch {
+      // The counters are optional: the proxy may have logged why they are off; the table shows '-'.
+    }
+  };
   let report: LabReport | undefined;
   try {
     const targets = await node.targets();
@@ -52,11 +62,15 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
       addResults(report, results);
       report.durationSeconds = (Date.now() - started) / 1000;
       if (!flags.json && Date.now() - lastPrint >= (live ? 1000 : 5000)) {
+        await readCounters(report);
         process.stdout.write((live ? '\x1b[H\x1b[2J' : '') + renderTable(report));
         lastPrint = Date.now();
       }
       await new Promise((r) => setTimeout(r, Math.max(0, tickMs - (Date.now() - tick))));
     }
+    // The datapath's final word, after the last replies have arrived and been sampled.
+    await new Promise((r) => setTimeout(r, 1200));
+    await readCounters(report);
   } finally {
     say('tearing down the lab...');
     await node.destroy();

@@ -7,6 +7,7 @@ import { classifyObjects, listManifestFiles, ManifestDirectorySource, readManife
 import { ApiServerProcess } from './api-server-process.js';
 import { mountLabBpffs, unmountLabBpffs } from './lab-bpffs.js';
 import { parsePrometheusText, type Sample } from './prometheus-text.js';
+import type { CounterView } from './lab-report.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { LAB_ADDRESSES } from './addresses.js';
 import { podsFromManifests } from './manifest-pods.js';
@@ -127,6 +128,30 @@ export class LabNode {
     const result = await this.topology.node.run.run('curl', ['-sf', '--max-time', '5', 'http://127.0.0.1:10249/metrics']);
     if (result.exitCode !== 0) throw new Error(`cannot scrape the proxy's metrics: curl exited ${result.exitCode}`);
     return parsePrometheusText(result.stdout);
+  }
+
+  /** The eBPF counters as the proxy exports them, keyed for the lab report (backends by Pod name). */
+  async counterView(): Promise<CounterView> {
+    const samples = await this.metrics();
+    const podByEndpoint = new Map<string, string>();
+    for (const pod of this.topology.pods.values()) for (const port of [...pod.tcpPorts, ...pod.udpPorts]) podByEndpoint.set(`${pod.ip}:${port}`, pod.name);
+    const key = (l: Readonly<Record<string, string>>) => `${l['namespace']}/${l['service']}:${l['port']}`;
+    const vips = new Map<string, { packets: number; bytes: number; pps: number }>();
+    const backends = new Map<string, Record<string, number>>();
+    for (const s of samples) {
+      if (s.name === 'hybrid_proxy_vip_packets_total' || s.name === 'hybrid_proxy_vip_bytes_total' || s.name === 'hybrid_proxy_vip_packets_per_second') {
+        const entry = vips.get(key(s.labels)) ?? { packets: 0, bytes: 0, pps: 0 };
+        if (s.name.endsWith('packets_total')) entry.packets = s.value;
+        else if (s.name.endsWith('bytes_total')) entry.bytes = s.value;
+        else entry.pps = s.value;
+        vips.set(key(s.labels), entry);
+      } else if (s.name === 'hybrid_proxy_backend_packets_total') {
+        const entry = backends.get(key(s.labels)) ?? {};
+        entry[podByEndpoint.get(s.labels['endpoint'] ?? '') ?? s.labels['endpoint'] ?? '?'] = s.value;
+        backends.set(key(s.labels), entry);
+      }
+    }
+    return { vips, backends };
   }
 
   /** Waits for the proxy to log a sync that changed the kernel (periodic no-op resyncs do not count), at or after line `from`. */

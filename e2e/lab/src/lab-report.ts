@@ -9,12 +9,37 @@ export interface ServiceReport {
   failures: number;
   readonly backends: Record<string, number>;
   readonly errors: Record<string, number>;
+  /** From the eBPF counters: packets and bytes to the VIP:port, its packets per second, reply packets per backend. */
+  countedPackets?: number;
+  countedBytes?: number;
+  pps?: number;
+  countedBackends?: Record<string, number>;
 }
 
 export interface LabReport {
   readonly mode: string;
   durationSeconds: number;
   readonly services: ServiceReport[];
+}
+
+export interface CounterView {
+  /** By service port key (`ns/name:port`): VIP packets, bytes and pps. */
+  readonly vips: ReadonlyMap<string, { packets: number; bytes: number; pps: number }>;
+  /** By service port key, then backend (Pod) name: reply packets counted in the datapath. */
+  readonly backends: ReadonlyMap<string, Record<string, number>>;
+}
+
+export function addCounters(report: LabReport, view: CounterView): void {
+  for (const entry of report.services) {
+    const vip = view.vips.get(entry.service);
+    if (vip) {
+      entry.countedPackets = vip.packets;
+      entry.countedBytes = vip.bytes;
+      entry.pps = vip.pps;
+    }
+    const backends = view.backends.get(entry.service);
+    if (backends) entry.countedBackends = backends;
+  }
 }
 
 export function emptyReport(mode: string, targets: readonly TrafficTarget[]): LabReport {
@@ -43,16 +68,21 @@ function pad(text: string, width: number): string {
 export function renderTable(report: LabReport): string {
   const rows = report.services.map((s) => {
     const answered = s.requests - s.failures;
+    const counted = Object.values(s.countedBackends ?? {}).reduce((a, b) => a + b, 0);
+    const percent = (n: number, of: number) => `${of ? Math.round((100 * n) / of) : 0}%`;
+    // Observed by the client / counted in the datapath, per backend.
     const spread = Object.entries(s.backends)
       .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([name, n]) => `${name} ${answered ? Math.round((100 * n) / answered) : 0}%`)
+      .map(([name, n]) => `${name} ${percent(n, answered)}${s.countedBackends ? `/${percent(s.countedBackends[name] ?? 0, counted)}` : ''}`)
       .join('  ');
     const errors = Object.entries(s.errors).map(([code, n]) => `${code}×${n}`).join(' ');
     const rate = report.durationSeconds > 0 ? (s.requests / report.durationSeconds).toFixed(0) : '0';
-    return [s.service, `${s.vip}:${s.port}/${s.protocol}`, String(s.requests), String(s.failures), rate, spread || (errors ? `(${errors})` : '-')];
+    const pps = s.pps === undefined ? '-' : s.pps.toFixed(0);
+    return [s.service, `${s.vip}:${s.port}/${s.protocol}`, String(s.requests), String(s.failures), rate, pps, spread || (errors ? `(${errors})` : '-')];
   });
-  const header = ['SERVICE', 'VIP', 'REQUESTS', 'FAILED', 'REQ/S', 'SPREAD OVER BACKENDS'];
+  const header = ['SERVICE', 'VIP', 'REQUESTS', 'FAILED', 'REQ/S', 'PPS', 'SPREAD: CLIENT-SEEN/COUNTED'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2);
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('');
-  return [`hybrid-proxy lab · mode ${report.mode} · ${report.durationSeconds.toFixed(0)} s`, line(header), ...rows.map(line)].join('\n') + '\n';
+  const legend = 'PPS: packets/s to the VIP, counted in the datapath (eBPF). SPREAD: share of answers the client saw / share of reply packets counted per backend.';
+  return [`hybrid-proxy lab · mode ${report.mode} · ${report.durationSeconds.toFixed(0)} s`, line(header), ...rows.map(line), legend].join('\n') + '\n';
 }

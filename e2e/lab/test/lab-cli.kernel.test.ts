@@ -23,7 +23,13 @@ describe('hybrid-proxy lab', () => {
     expect(web).toMatchObject({ vip: '198.19.0.10', port: 80, protocol: 'TCP', failures: 0 });
     expect(web.requests).toBeGreaterThan(30);
     expect(Object.keys(web.backends).sort()).toEqual(['web-1', 'web-2', 'web-3']);
-    expect(Object.keys(byName.get('kube-system/dns:dns')!.backends).sort()).toEqual(['dns-1', 'dns-2']);
+    const dns = byName.get('kube-system/dns:dns')!;
+    expect(Object.keys(dns.backends).sort()).toEqual(['dns-1', 'dns-2']);
+    // The datapath's counts: one datagram per UDP request to the VIP, one reply per answer from each backend.
+    expect(dns.countedPackets).toBe(dns.requests);
+    expect(dns.countedBytes).toBeGreaterThan(dns.requests * 42);
+    expect(dns.countedBackends).toEqual(dns.backends);
+    expect(web.countedPackets).toBeGreaterThanOrEqual(web.requests * 4);
     // ClientIP affinity: one client, one backend.
     expect(Object.keys(byName.get('shop/api:http')!.backends)).toHaveLength(1);
     const idle = byName.get('shop/idle:http')!;

@@ -16,7 +16,7 @@ export { IptablesMode } from './iptables-mode.js';
 export { createBackend } from './mode-selection.js';
 export type { ProxyConfig } from './proxy-config.js';
 export { parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
-export { parseCIDR, parseDuration, UsageError } from './flag-values.js';
+export { parseChoice, parseCIDR, parseDuration, UsageError } from './flag-values.js';
 export type { RunningProxy } from './run-proxy.js';
 export { startProxy } from './run-proxy.js';
 export { hasNetAdmin, PrivilegeError } from './privileges.js';

@@ -14,7 +14,7 @@ fi
 declare -A packages=(
   [iptables-nft-restore]=iptables [iptables-legacy-restore]=iptables [ipset]=ipset [conntrack]=conntrack
   [ip]=iproute2 [tc]=iproute2 [sysctl]=procps [setpriv]=util-linux [curl]=curl
-  [bpftool]=bpftool [clang]=clang [llvm-strip]=llvm
+  [bpftool]=bpftool [clang]=clang [llvm-strip]=llvm [iperf3]=iperf3
 )
 missing=()
 for tool in "${!packages[@]}"; do

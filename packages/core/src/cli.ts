@@ -38,7 +38,7 @@ Flags (run, plan, cleanup):
   --metrics-bind-address H:P       /metrics (default 127.0.0.1:10249)
   --log-level L                    debug, info (default), warn, error
   --xdp-interfaces IF[,IF]         attach the eBPF traffic counters to these interfaces (ingress)
-  --xdp-mode M                     auto (native XDP, else generic XDP, else tc), native, generic or tc
+  --xdp-mode M                     auto (tc on veth, native XDP elsewhere; falls back), native, generic or tc
   --bpffs PATH                     bpffs for the pinned programs and maps (default /run/hybrid-proxy/bpffs)
 `;
 

@@ -54,12 +54,26 @@ export async function loadPrograms(runner: CommandRunner, objectPath: string, pi
 const TC_PREF = '49';
 const TC_HANDLE = '0x1';
 
+/** The link kind (`veth`, `bridge`, ...), or '' for a plain device such as a physical NIC. */
+async function linkKind(runner: CommandRunner, ifname: string): Promise<string> {
+  const result = await runner.run('ip', ['-j', '-d', 'link', 'show', 'dev', ifname]);
+  if (result.exitCode !== 0) return '';
+  const [link] = JSON.parse(result.stdout || '[]') as { linkinfo?: { info_kind?: string } }[];
+  return link?.linkinfo?.info_kind ?? '';
+}
+
 /**
- * Attaches to an interface's ingress. `auto` tries native XDP, then generic XDP, then tc, and reports what it
- * got; an explicit mode either works or throws.
+ * The order `auto` tries. On a veth, native XDP switches the peer to NAPI and turns off its TSO/GRO: measured here
+ * (BENCHMARKS.md), TCP through the lab path fell to 0.16× while tc ingress cost nothing measurable. So veths get tc
+ * first; other devices get native XDP, then generic XDP, then tc.
  */
+async function autoOrder(runner: CommandRunner, ifname: string): Promise<AttachMode[]> {
+  return (await linkKind(runner, ifname)) === 'veth' ? ['tc', 'native', 'generic'] : ['native', 'generic', 'tc'];
+}
+
+/** Attaches to an interface's ingress; `auto` tries modes in a device-dependent order and reports what it got. */
 export async function attach(runner: CommandRunner, pins: PinLayout, ifname: string, request: AttachRequest): Promise<AttachMode> {
-  const order: AttachMode[] = request === 'auto' ? ['native', 'generic', 'tc'] : [request];
+  const order: AttachMode[] = request === 'auto' ? await autoOrder(runner, ifname) : [request];
   const errors: string[] = [];
   for (const mode of order) {
     const result =

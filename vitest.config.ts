@@ -1,9 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects: `unit` (pure, no privileges) and `kernel` (*.kernel.test.ts: real namespaces, real iptables,
- * real packets; needs root, which CI has). Tests import the packages by name, i.e. their built dist/, which is
- * also what the lab spawns: `npm test` builds first.
+ * The projects:
+ * - `unit`: pure, no privileges.
+ * - `kernel` (*.kernel.test.ts): real namespaces, real iptables, real packets; needs root, which CI has.
+ * - `vm` (*.vm.test.ts): boots Debian's kernel under qemu and runs `vm-guest` inside it (IPVS).
+ * - `vm-guest` (*.guest.test.ts): only inside that VM.
+ * - `kind` (*.kind.test.ts): a kind cluster; needs Docker, kind and kubectl (`npm run test:kind`, not in `npm test`).
+ * Tests import the packages by name, i.e. their built dist/, which is also what the lab spawns: `npm test` builds first.
  */
 export default defineConfig({
   test: {
@@ -28,6 +32,37 @@ export default defineConfig({
           // After the unit tests: a broken planner fails fast, before any namespace is built.
           sequence: { groupOrder: 1 },
           globalSetup: ['e2e/lab/test/require-root.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'vm',
+          include: ['e2e/vm/**/*.vm.test.ts'],
+          testTimeout: 1_200_000,
+          hookTimeout: 1_200_000,
+          sequence: { groupOrder: 2 },
+          globalSetup: ['e2e/lab/test/require-root.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'vm-guest',
+          include: ['e2e/vm/guest/**/*.guest.test.ts'],
+          pool: 'forks',
+          maxWorkers: 1,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 3 },
+          globalSetup: ['e2e/lab/test/require-root.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'kind',
+          include: ['e2e/kind/**/*.kind.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+          sequence: { groupOrder: 4 },
         },
       },
     ],

@@ -5,12 +5,14 @@ import { cpus } from 'node:os';
 import { iptablesSection } from './iptables-bench.js';
 import { watcherSection } from './watcher-bench.js';
 import { countersSection } from './counters-bench.js';
+import { ipvsSection } from './ipvs-bench.js';
 
 const scales = (process.env.BENCH_SCALES ?? '1000,10000').split(',').map(Number);
 const sections = [
   await watcherSection(Number(process.env.BENCH_WATCH_SERVICES ?? 10_000), 10, Number(process.env.BENCH_WATCH_UPDATES ?? 5000)),
   await iptablesSection(scales),
   await countersSection(),
+  await ipvsSection((process.env.BENCH_IPVS_SCALES ?? '1000,10000').split(',').map(Number)),
 ];
 const header = [
   '# Benchmarks',

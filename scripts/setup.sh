@@ -15,6 +15,7 @@ declare -A packages=(
   [iptables-nft-restore]=iptables [iptables-legacy-restore]=iptables [ipset]=ipset [conntrack]=conntrack
   [ip]=iproute2 [tc]=iproute2 [sysctl]=procps [setpriv]=util-linux [curl]=curl
   [bpftool]=bpftool [clang]=clang [llvm-strip]=llvm [iperf3]=iperf3
+  [ipvsadm-restore]=ipvsadm [qemu-system-x86_64]=qemu-system-x86 [depmod]=kmod
 )
 missing=()
 for tool in "${!packages[@]}"; do
@@ -22,6 +23,8 @@ for tool in "${!packages[@]}"; do
 done
 # libbpf's headers, for rebuilding the counter program (bpf/build.sh)
 [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+# The VM lane's initramfs needs the static busybox (a dynamic one may be installed under the same name).
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${missing[*]}; run as root (sudo) so they can be installed" >&2

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import { NamespacedProcess, spawnInNamespace } from './processes.js';
+import { READY_TIMEOUT_MS } from './topology.js';
 
 const MAIN = fileURLToPath(new URL('./api-server-main.js', import.meta.url));
 
@@ -21,7 +22,7 @@ export class ApiServerProcess {
     const proc = namespace
       ? spawnInNamespace(namespace, globalThis.process.execPath, args, 'API double')
       : new NamespacedProcess(spawn(globalThis.process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }), 'API double');
-    await proc.waitForLine((line) => line === 'ready', 10_000);
+    await proc.waitForLine((line) => line === 'ready', READY_TIMEOUT_MS);
     return new ApiServerProcess(proc, `http://${host}:${port}`);
   }
 

@@ -19,3 +19,5 @@ export { ApiServerProcess } from './api-server-process.js';
 export type { Sample } from './prometheus-text.js';
 export { parsePrometheusText, sampleValue } from './prometheus-text.js';
 export { LAB_BPFFS_ROOT, mountLabBpffs, unmountLabBpffs } from './lab-bpffs.js';
+export type { VmOptions, VmResult } from './vm-runner.js';
+export { runInVm, vmImage } from './vm-runner.js';

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { parseChoice, parseFlags, UsageError } from '@hybrid-proxy/core';
+import { runInVm } from './vm-runner.js';
 import { addCounters, addResults, emptyReport, renderTable, type LabReport } from './lab-report.js';
 import { LabNode } from './lab-node.js';
 
@@ -13,6 +14,7 @@ const LAB_FLAGS = {
   'rate': { type: 'string' },
   'api': { type: 'boolean' },
   'counters': { type: 'string' },
+  'vm': { type: 'boolean' },
 } as const;
 
 /**
@@ -25,8 +27,9 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
   if (!(durationS > 0)) throw new UsageError(`--duration ${JSON.stringify(flags.duration)} is not a positive number of seconds`);
   const rate = Number(flags.rate ?? '40');
   if (!(rate > 0 && rate <= 2000)) throw new UsageError(`--rate ${JSON.stringify(flags.rate)} is not a request rate in 1-2000 per second per Service`);
-  if (flags.mode !== undefined && flags.mode !== 'iptables') throw new UsageError(`--mode ${flags.mode}: the lab runs iptables mode in this release`);
+  const mode = parseChoice(flags.mode ?? 'iptables', '--mode', ['iptables', 'ipvs'] as const);
   if (process.getuid?.() !== 0) throw new UsageError('the lab creates network namespaces and needs root: run it with sudo');
+  if (flags.vm) return runLabInVm(args);
 
   let stopping = false;
   const stop = () => {
@@ -38,7 +41,15 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
   const say = (text: string) => flags.json || process.stderr.write(text + '\n');
   say(`building the lab node (network namespaces, Pods, hybrid-proxy${flags.api ? ' following the API server double' : ''})...`);
   const counters = parseChoice(flags.counters ?? 'auto', '--counters', ['auto', 'native', 'generic', 'tc', 'off'] as const);
-  const node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS, api: flags.api ?? false, counters });
+  let node: LabNode;
+  try {
+    node = await LabNode.start({ manifests: flags.manifests ?? DEFAULT_MANIFESTS, api: flags.api ?? false, counters, mode });
+  } catch (err) {
+    if (mode === 'ipvs' && /no IPVS|dummy/.test((err as Error).message)) {
+      throw new UsageError("this kernel has no IPVS (or no dummy interfaces): add --vm to run the lab in a VM with Debian's kernel");
+    }
+    throw err;
+  }
   const readCounters = async (into: LabReport) => {
     if (counters === 'off') return;
     try {
@@ -50,7 +61,7 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
   let report: LabReport | undefined;
   try {
     const targets = await node.targets();
-    report = emptyReport('iptables', targets);
+    report = emptyReport(mode, targets);
     say(`proxy synced; sending traffic to ${targets.length} service ports${Number.isFinite(durationS) ? ` for ${durationS} s` : ' (Ctrl-C to stop)'}`);
     const started = Date.now();
     const live = process.stdout.isTTY && !flags.json;
@@ -77,4 +88,24 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
   }
   process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : renderTable(report));
   return 0;
+}
+
+/**
+ * `--vm`: the same lab, run inside the VM lane (Debian's kernel under qemu), for kernels without IPVS. The guest's
+ * output streams here as it is written; without --duration the lab runs for a minute.
+ */
+async function runLabInVm(args: readonly string[]): Promise<number> {
+  const rest = args.filter((a) => a !== '--vm');
+  const withDuration = rest.includes('--duration') ? rest : [...rest, '--duration', '60'];
+  process.stderr.write("booting Debian's kernel under qemu (software emulation: about a minute before the lab starts)...\n");
+  const vm = await runInVm([process.execPath, fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli')), 'lab', ...withDuration], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    onOutput: (chunk) => process.stdout.write(chunk),
+  });
+  try {
+    if (vm.exitCode !== 0) process.stderr.write(vm.stderr.slice(-4000) || vm.console.slice(-4000));
+    return vm.exitCode === 0 ? 0 : 1;
+  } finally {
+    await vm.cleanup();
+  }
 }

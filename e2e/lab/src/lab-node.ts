@@ -21,7 +21,7 @@ const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
 export interface LabNodeOptions {
   /** Service and EndpointSlice manifests: the proxy follows this directory, and the lab makes a Pod per endpoint. */
   readonly manifests: string;
-  readonly mode?: 'iptables';
+  readonly mode?: 'iptables' | 'ipvs';
   /** Extra flags for `hybrid-proxy run`. */
   readonly proxyArgs?: readonly string[];
   /** Start the proxy right away (default true). */
@@ -155,7 +155,7 @@ export class LabNode {
   }
 
   /** Waits for the proxy to log a sync that changed the kernel (periodic no-op resyncs do not count), at or after line `from`. */
-  async waitForSync(from: number, timeoutMs = 20_000): Promise<SyncLog> {
+  async waitForSync(from: number, timeoutMs = 120_000): Promise<SyncLog> {
     const proxy = this.proxy;
     if (!proxy) throw new Error('the proxy is not running');
     const index = await proxy.waitForLine((line) => line.includes('"msg":"synced"') && !line.includes('"kind":"unchanged"'), timeoutMs, from);

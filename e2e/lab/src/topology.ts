@@ -31,6 +31,9 @@ export interface Host {
 
 const POD_SERVER = fileURLToPath(new URL('./pod-server.js', import.meta.url));
 
+/** Upper bounds, generous for the VM lane's software emulation, where a node process takes seconds to start. */
+export const READY_TIMEOUT_MS = 60_000;
+
 /**
  * A node in network namespaces: `client` ── veth ── `node` ── veth per Pod ── `pod-*`.
  * The node routes between them (ip_forward) and is where the proxy runs. Nothing is created in the
@@ -109,7 +112,7 @@ export class LabTopology {
       await runChecked(this.node.run, 'ip', ['link', 'set', link, 'up']);
       await runChecked(this.node.run, 'ip', [...family, 'route', 'add', spec.ip + bits, 'dev', link]);
       const server = spawnInNamespace(namespace, process.execPath, [POD_SERVER, JSON.stringify(spec)], `pod ${spec.name}`);
-      await server.waitForLine((line) => line === 'ready', 10_000);
+      await server.waitForLine((line) => line === 'ready', READY_TIMEOUT_MS);
       const pod: LabPod = { ...spec, namespace, link, server };
       this.pods.set(spec.name, pod);
       return pod;

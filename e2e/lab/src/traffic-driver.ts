@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { spawnInNamespace, type NamespacedProcess } from './processes.js';
+import { READY_TIMEOUT_MS } from './topology.js';
 import type { BurstRequest, BurstResult, TargetResult, TrafficTarget } from './traffic-protocol.js';
 
 const CLIENT = fileURLToPath(new URL('./traffic-client.js', import.meta.url));
@@ -16,7 +17,7 @@ export class TrafficDriver {
 
   static async start(clientNamespace: string): Promise<TrafficDriver> {
     const proc = spawnInNamespace(clientNamespace, globalThis.process.execPath, [CLIENT], 'traffic client');
-    await proc.waitForLine((line) => line === 'ready', 10_000);
+    await proc.waitForLine((line) => line === 'ready', READY_TIMEOUT_MS);
     const driver = new TrafficDriver(proc);
     proc.child.stdout!.on('data', () => driver.dispatch());
     return driver;

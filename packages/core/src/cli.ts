@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { createRunner, ToolMissingError } from '@hybrid-proxy/exec';
 import { XdpCounters } from '@hybrid-proxy/xdp';
+import { IpvsUnavailableError } from '@hybrid-proxy/ipvs';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { createBackend } from './mode-selection.js';
@@ -9,7 +10,7 @@ import { parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
 import { createSource, readOnce } from './source-selection.js';
 import { runUntilSignalled } from './run-proxy.js';
 
-const USAGE = `hybrid-proxy: a Kubernetes service proxy (iptables mode, eBPF traffic counters; IPVS to come)
+const USAGE = `hybrid-proxy: a Kubernetes service proxy (iptables and IPVS modes, eBPF traffic counters)
 
 Usage:
   hybrid-proxy run [--kubeconfig PATH | --manifests DIR] [flags]
@@ -21,7 +22,7 @@ Usage:
   hybrid-proxy help | version
 
 Flags (run, plan, cleanup):
-  --mode, --proxy-mode MODE        iptables (default)
+  --mode, --proxy-mode MODE        iptables (default) or ipvs
   --kubeconfig PATH                the API server to follow (default: $KUBECONFIG, ~/.kube/config, in-cluster)
   --manifests DIR                  instead of the API: Service and EndpointSlice YAML/JSON, watched for changes
   --cluster-cidr CIDR              masquerade traffic to ClusterIPs from outside this range
@@ -37,6 +38,8 @@ Flags (run, plan, cleanup):
   --healthz-bind-address H:P       /healthz and /livez (default 0.0.0.0:10256)
   --metrics-bind-address H:P       /metrics (default 127.0.0.1:10249)
   --log-level L                    debug, info (default), warn, error
+  --ipvs-scheduler S               ipvs mode: rr (default), wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh
+  --ipvs-strict-arp                ipvs mode: arp_ignore=1, arp_announce=2 (needed with some load balancers)
   --xdp-interfaces IF[,IF]         attach the eBPF traffic counters to these interfaces (ingress)
   --xdp-mode M                     auto (tc on veth, native XDP elsewhere; falls back), native, generic or tc
   --bpffs PATH                     bpffs for the pinned programs and maps (default /run/hybrid-proxy/bpffs)
@@ -93,7 +96,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`hybrid-proxy: ${err.message}\nRun 'hybrid-proxy help' for usage.\n`);
       process.exit(2);
     }
-    const known = err instanceof ToolMissingError || err instanceof PrivilegeError;
+    const known = err instanceof ToolMissingError || err instanceof PrivilegeError || err instanceof IpvsUnavailableError;
     process.stderr.write(`hybrid-proxy: ${known ? (err as Error).message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exit(1);
   },

@@ -24,3 +24,4 @@ export type { StaleUdpFlow } from './stale-udp-flows.js';
 export { staleUdpFlows } from './stale-udp-flows.js';
 export { ConntrackCleaner } from './conntrack-cleaner.js';
 export { TrafficMetrics } from './traffic-metrics.js';
+export { IpvsMode } from './ipvs-mode.js';

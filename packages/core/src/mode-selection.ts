@@ -1,7 +1,7 @@
 import type { CommandRunner } from '@hybrid-proxy/exec';
 import type { ProxyBackend } from './backend.js';
-import { UsageError } from './flag-values.js';
 import { IptablesMode } from './iptables-mode.js';
+import { IpvsMode } from './ipvs-mode.js';
 import type { Logger } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
 import type { ProxyConfig } from './proxy-config.js';
@@ -27,6 +27,13 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         },
       });
     case 'ipvs':
-      throw new UsageError('--mode ipvs is not available in this release yet; use --mode iptables');
+      return new IpvsMode({
+        runner,
+        logger,
+        families: config.families,
+        iptablesVariant: config.iptablesVariant,
+        strictARP: config.ipvsStrictARP,
+        planner: { scheduler: config.ipvsScheduler, clusterCIDR: config.clusterCIDR, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, nodeName: config.hostname, zone: '' },
+      });
   }
 }

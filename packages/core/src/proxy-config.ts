@@ -7,6 +7,7 @@ import { parseChoice, parseCIDR, parseDuration, parseInteger, UsageError } from 
 import { parseListenAddress, type ListenAddress } from './health-server.js';
 import type { LogLevel } from './logger.js';
 import type { AttachRequest } from '@hybrid-proxy/xdp';
+import { SCHEDULERS, type Scheduler } from '@hybrid-proxy/ipvs';
 
 export interface ProxyConfig {
   readonly mode: ProxyMode;
@@ -29,6 +30,8 @@ export interface ProxyConfig {
   readonly xdpInterfaces: readonly string[];
   readonly xdpMode: AttachRequest;
   readonly bpffs: string;
+  readonly ipvsScheduler: Scheduler;
+  readonly ipvsStrictARP: boolean;
 }
 
 /** Flags shared by run, plan and cleanup; named like kube-proxy's where they overlap. */
@@ -53,6 +56,8 @@ export const PROXY_FLAGS = {
   'xdp-interfaces': { type: 'string' },
   'xdp-mode': { type: 'string' },
   'bpffs': { type: 'string' },
+  'ipvs-scheduler': { type: 'string' },
+  'ipvs-strict-arp': { type: 'boolean' },
 } as const;
 
 type ProxyFlagValues = FlagValues<typeof PROXY_FLAGS>;
@@ -95,6 +100,8 @@ export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
     xdpInterfaces: (values['xdp-interfaces'] ?? '').split(',').map((i) => i.trim()).filter(Boolean).map((i) => interfaceName(i)),
     xdpMode: parseChoice(values['xdp-mode'] ?? 'auto', '--xdp-mode', ['auto', 'native', 'generic', 'tc'] as const),
     bpffs: values['bpffs'] ?? '/run/hybrid-proxy/bpffs',
+    ipvsScheduler: parseChoice(values['ipvs-scheduler'] ?? 'rr', '--ipvs-scheduler', SCHEDULERS),
+    ipvsStrictARP: values['ipvs-strict-arp'] ?? false,
   };
 }
 

@@ -36,9 +36,10 @@ export interface ApplyResult {
   readonly input: string;
 }
 
+/** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
 const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
   nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
-  filter: [KUBE_SERVICES, KUBE_FORWARD],
+  filter: [KUBE_SERVICES, KUBE_FORWARD, 'KUBE-IPVS-FILTER'],
 };
 
 /** The only part of the iptables backend that touches the kernel. */
@@ -114,10 +115,10 @@ export class IptablesExecutor {
     return (await runChecked(this.options.runner, tools.save, ['-t', table])).stdout;
   }
 
-  /** Removes every jump and chain hybrid-proxy creates, and nothing else. */
-  async cleanup(): Promise<void> {
+  /** Removes every jump and chain hybrid-proxy creates, and nothing else. `jumps`: the mode's (default iptables mode's). */
+  async cleanup(jumps: readonly BuiltinJump[] = builtinJumps()): Promise<void> {
     const tools = await this.resolveTools();
-    for (const jump of builtinJumps()) {
+    for (const jump of jumps) {
       // A jump may have been inserted more than once by an older run: delete until none is left.
       for (let i = 0; i < 10; i++) {
         const deleted = await this.options.runner.run(tools.iptables, [...this.wait, '-t', jump.table, '-D', jump.chain, ...jump.match, '-j', jump.target]);

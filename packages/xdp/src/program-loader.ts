@@ -89,8 +89,9 @@ export async function attach(runner: CommandRunner, pins: PinLayout, ifname: str
 }
 
 async function attachTc(runner: CommandRunner, pins: PinLayout, ifname: string) {
-  const qdisc = await runner.run('tc', ['qdisc', 'add', 'dev', ifname, 'clsact']);
-  if (qdisc.exitCode !== 0 && !/File exists/.test(qdisc.stderr)) return qdisc;
+  // replace, not add: an existing clsact (ours from before, or another program's) is kept as it is.
+  const qdisc = await runner.run('tc', ['qdisc', 'replace', 'dev', ifname, 'clsact']);
+  if (qdisc.exitCode !== 0) return qdisc;
   return runner.run('tc', ['filter', 'replace', 'dev', ifname, 'ingress', 'pref', TC_PREF, 'handle', TC_HANDLE, 'bpf', 'da', 'pinned', pins.program('tc')]);
 }
 

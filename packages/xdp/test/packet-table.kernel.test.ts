@@ -98,3 +98,26 @@ describe.each(['xdp', 'tc'] as const)('the %s program on crafted frames (BPF tes
     expect(after.miss - before.miss).toBe(expected === 'nothing' || vipHit ? 0n : 1n);
   });
 });
+
+describe('attaching again and again', () => {
+  it('re-attaches after a cleanup, in every mode, on the same interface', async () => {
+    const { addNamespace, deleteNamespace } = await import('@hybrid-proxy/lab');
+    const prefix = namespacePrefix();
+    const ns = `${prefix}-reattach`;
+    const run = await addNamespace(ns);
+    const bpffs = await mountLabBpffs(prefix);
+    try {
+      await runChecked(run, 'ip', ['link', 'add', 'name', 'left', 'type', 'veth', 'peer', 'name', 'right']);
+      await runChecked(run, 'ip', ['link', 'set', 'dev', 'left', 'up']);
+      for (const mode of ['tc', 'native', 'tc', 'generic', 'tc', 'auto'] as const) {
+        const counters = new XdpCounters({ runner: run, bpffs, interfaces: ['left'], mode });
+        await counters.start();
+        expect(counters.attached.get('left')).toBe(mode === 'auto' ? 'tc' : mode);
+        await counters.cleanup();
+      }
+    } finally {
+      await deleteNamespace(ns);
+      await unmountLabBpffs(bpffs);
+    }
+  });
+});

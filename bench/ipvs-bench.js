@@ -1,0 +1,66 @@
+// IPVS sync time inside the VM lane (Debian's kernel under qemu, TCG-emulated: absolute times are slow; compare
+// within the table). Run by bench/run.js on the host; with --guest it is the part that runs inside the VM.
+import { fileURLToPath } from 'node:url';
+import { IpvsExecutor, planIpvs, defaultIpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { addNamespace, deleteNamespace, namespacePrefix, runInVm } from '@hybrid-proxy/lab';
+import { buildSnapshot } from '@hybrid-proxy/model';
+import { clusterObjects } from './cluster-objects.js';
+import { median, ms, count, time } from './measure.js';
+
+const ENDPOINTS = 10;
+const RUNS = 3;
+
+async function guest(scales) {
+  const rows = [];
+  for (const n of scales) {
+    const { services, slices } = clusterObjects(n, ENDPOINTS);
+    const ns = `${namespacePrefix()}-ipvs-bench`;
+    const runner = await addNamespace(ns);
+    try {
+      const executor = new IpvsExecutor({ runner, family: 4, iptablesVariant: 'nft' });
+      await executor.preflight();
+      await executor.setSysctls();
+      const plan = planIpvs(buildSnapshot(services, slices), { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.0.0/16' });
+      const fullMs = await time(() => executor.apply(plan, { full: true }));
+      const partials = [];
+      for (let run = 1; run <= RUNS; run++) {
+        const moved = clusterObjects(n, ENDPOINTS);
+        moved.slices[0].endpoints[0] = { addresses: [`198.18.255.${run}`], conditions: { ready: true } };
+        const next = planIpvs(buildSnapshot(moved.services, moved.slices), { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.0.0/16' });
+        partials.push(await time(() => executor.apply(next)));
+      }
+      rows.push({ n, fullMs, partialMs: median(partials) });
+    } finally {
+      await deleteNamespace(ns);
+    }
+  }
+  process.stdout.write(`IPVS-BENCH ${JSON.stringify(rows)}\n`);
+}
+
+export async function ipvsSection(scales) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const vm = await runInVm([process.execPath, 'bench/ipvs-bench.js', '--guest', scales.join(',')], { cwd: root, timeoutMs: 1_800_000 });
+  try {
+    const line = vm.stdout.split('\n').find((l) => l.startsWith('IPVS-BENCH '));
+    if (!line) throw new Error(`the IPVS benchmark did not finish in the VM (exit ${vm.exitCode}): ${vm.stderr.slice(-2000)}`);
+    const rows = JSON.parse(line.slice('IPVS-BENCH '.length));
+    console.log('ipvs', line);
+    return [
+      '## IPVS mode (in the VM lane: Debian 6.1 kernel under qemu, TCG-emulated)',
+      '',
+      'Software emulation runs several times slower than hardware: compare rows and columns, not with the tables above.',
+      `Each Service has one TCP port and ${ENDPOINTS} endpoints. A full sync creates kube-ipvs0's addresses, the ipsets, the`,
+      `fixed rules and every virtual and real server; the one-endpoint change (median of ${RUNS}) reads the kernel state back`,
+      'and applies only the differences.',
+      '',
+      '| Services × endpoints | full sync | one-endpoint change | change / full |',
+      '|---|---|---|---|',
+      ...rows.map((r) => `| ${count(r.n)} × ${ENDPOINTS} | ${ms(r.fullMs)} | ${ms(r.partialMs)} | ${(r.partialMs / r.fullMs).toFixed(3)}× |`),
+      '',
+    ];
+  } finally {
+    await vm.cleanup();
+  }
+}
+
+if (process.argv[2] === '--guest') await guest(process.argv[3].split(',').map(Number));

@@ -1,0 +1,41 @@
+import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { runInVm } from '@hybrid-proxy/lab';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Report {
+  numPassedTests: number;
+  numFailedTests: number;
+  testResults: { name: string; status: string; message: string; assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[];
+}
+
+/**
+ * One VM boot runs the IPVS suite (vm-guest) and, so that both modes are proven on a kernel as a distribution
+ * ships it, the iptables traffic suite, on Debian's 6.1 kernel.
+ */
+it('IPVS mode and the iptables traffic suite pass on Debian\'s own kernel (qemu, TCG)', async () => {
+  const vm = await runInVm(
+    ['npx', 'vitest', 'run', '--project', 'vm-guest', '--project', 'kernel', 'e2e/vm/guest', 'e2e/lab/test/iptables-traffic.kernel.test.ts', '--reporter=default', '--reporter=json', '--outputFile.json=/hp-results/report.json'],
+    { cwd: ROOT, timeoutMs: 1_000_000, env: { HP_IPTABLES_VARIANTS: 'nft' } },
+  );
+  try {
+    const text = await readFile(join(vm.resultsDir, 'report.json'), 'utf8').catch(() => '');
+    expect(text, `the guest wrote no report (exit ${vm.exitCode}).\nstderr:\n${vm.stderr.slice(-3000)}\nconsole:\n${vm.console.slice(-3000)}`).not.toBe('');
+    const report = JSON.parse(text) as Report;
+    // A failed hook skips its tests: skipped counts as failed here, and so does a file that failed as a whole.
+    const failures = [
+      ...report.testResults.filter((file) => file.status !== 'passed').map((file) => `${file.name}: ${file.message.slice(0, 1500)}`),
+      ...report.testResults.flatMap((file) => file.assertionResults.filter((a) => a.status !== 'passed').map((a) => `${a.fullName}: ${a.status} ${a.failureMessages.join('\n').slice(0, 800)}`)),
+    ];
+    expect(failures).toEqual([]);
+    const names = report.testResults.flatMap((file) => file.assertionResults.map((a) => a.fullName));
+    expect(names.filter((n) => n.includes('ipvs')).length).toBeGreaterThanOrEqual(6);
+    expect(names.some((n) => n.includes('iptables mode with iptables-nft'))).toBe(true);
+    expect(vm.exitCode, `the guest's vitest exited ${vm.exitCode}:\n${vm.stdout.slice(-4000)}\n${vm.stderr.slice(-2000)}`).toBe(0);
+  } finally {
+    await vm.cleanup();
+  }
+});

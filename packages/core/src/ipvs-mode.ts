@@ -1,0 +1,63 @@
+import type { CommandRunner } from '@hybrid-proxy/exec';
+import type { IptablesVariant } from '@hybrid-proxy/iptables';
+import { IpvsExecutor, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+import type { ProxyBackend, SyncOutcome } from './backend.js';
+import type { Logger } from './logger.js';
+
+export interface IpvsModeOptions {
+  readonly runner: CommandRunner;
+  readonly families: readonly IPFamily[];
+  readonly planner: Omit<IpvsPlannerOptions, 'family'>;
+  readonly iptablesVariant: IptablesVariant | 'auto';
+  readonly strictARP: boolean;
+  readonly logger: Logger;
+}
+
+/** The IPVS mode: VIPs on kube-ipvs0, a virtual server per VIP:port, ipsets and a fixed set of iptables rules. */
+export class IpvsMode implements ProxyBackend {
+  readonly mode = 'ipvs' as const;
+  private readonly executors: Map<IPFamily, IpvsExecutor>;
+
+  constructor(private readonly options: IpvsModeOptions) {
+    this.executors = new Map(options.families.map((family) => [family, new IpvsExecutor({ runner: options.runner, family, iptablesVariant: options.iptablesVariant, strictARP: options.strictARP })]));
+  }
+
+  async preflight(): Promise<void> {
+    for (const executor of this.executors.values()) {
+      await executor.preflight();
+      await executor.setSysctls();
+    }
+    this.options.logger.info('ipvs ready', { families: [...this.executors.keys()], scheduler: this.options.planner.scheduler });
+  }
+
+  private plans(snapshot: Snapshot) {
+    return [...this.executors].map(([family, executor]) => ({ family, executor, plan: planIpvs(snapshot, { ...this.options.planner, family }) }));
+  }
+
+  async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
+    const rulesPerTable: Record<string, number> = { filter: 0, nat: 0 };
+    let changed = false;
+    for (const { executor, plan } of this.plans(snapshot)) {
+      try {
+        const result = await executor.apply(plan, options);
+        changed ||= result.ipvsCommands + result.ipsetCommands + result.addressCommands > 0;
+        for (const [table, count] of Object.entries(result.rulesPerTable)) rulesPerTable[table] = (rulesPerTable[table] ?? 0) + count;
+      } catch (err) {
+        for (const other of this.executors.values()) other.iptables.invalidate();
+        throw err;
+      }
+    }
+    // IPVS state is diffed against the kernel on every sync, so each sync is in effect a full one.
+    return { kind: options.full ? 'full' : changed ? 'partial' : 'unchanged', rulesPerTable };
+  }
+
+  describe(snapshot: Snapshot): string {
+    return this.plans(snapshot).map(({ family, plan }) => `# IPv${family}\n${renderIpvsPlan(plan)}`).join('\n');
+  }
+
+  async cleanup(): Promise<void> {
+    const empty: Snapshot = { entries: new Map(), invalid: [] };
+    for (const { executor, plan } of this.plans(empty)) await executor.cleanup(plan);
+  }
+}

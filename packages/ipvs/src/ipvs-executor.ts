@@ -1,0 +1,103 @@
+import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
+import { IptablesExecutor, type IptablesVariant } from '@hybrid-proxy/iptables';
+import type { IPFamily } from '@hybrid-proxy/model';
+import { addressChanges } from './address-changes.js';
+import { ipsetChanges, parseIpsetSave } from './ipset-text.js';
+import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
+import { DUMMY_INTERFACE, type IpvsPlan } from './ipvs-plan.js';
+
+export interface IpvsExecutorOptions {
+  readonly runner: CommandRunner;
+  readonly family: IPFamily;
+  readonly iptablesVariant?: IptablesVariant | 'auto';
+  /** kube-proxy's --ipvs-strict-arp: do not answer ARP for the VIPs on kube-ipvs0 from other interfaces. */
+  readonly strictARP?: boolean;
+}
+
+export interface IpvsApplyResult {
+  readonly ipvsCommands: number;
+  readonly ipsetCommands: number;
+  readonly addressCommands: number;
+  readonly rulesPerTable: Readonly<Record<string, number>>;
+}
+
+/** A kernel feature the IPVS mode needs is missing; the message names it. */
+export class IpvsUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IpvsUnavailableError';
+  }
+}
+
+/** Reads the kernel's IPVS, ipset and kube-ipvs0 state and applies only the differences. */
+export class IpvsExecutor {
+  readonly iptables: IptablesExecutor;
+
+  constructor(private readonly options: IpvsExecutorOptions) {
+    this.iptables = new IptablesExecutor({ runner: options.runner, family: options.family, variant: options.iptablesVariant ?? 'auto' });
+  }
+
+  /** Fails early, naming what is missing: the IPVS module, the dummy interface type, or a tool. */
+  async preflight(): Promise<void> {
+    const { runner } = this.options;
+    const ipvs = await runner.run('ipvsadm', ['-Ln']);
+    if (ipvs.exitCode !== 0) {
+      throw new IpvsUnavailableError(`this kernel has no IPVS (ipvsadm: ${ipvs.stderr.trim()}): load the ip_vs modules (modprobe ip_vs ip_vs_rr ...) or use a kernel built with CONFIG_IP_VS; --mode iptables works without it`);
+    }
+    await this.ensureDummy();
+    await runChecked(runner, 'ipset', ['version']);
+  }
+
+  private async ensureDummy(): Promise<void> {
+    const { runner } = this.options;
+    const exists = await runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE]);
+    if (exists.exitCode === 0) return;
+    const created = await runner.run('ip', ['link', 'add', DUMMY_INTERFACE, 'type', 'dummy']);
+    if (created.exitCode !== 0) {
+      throw new IpvsUnavailableError(`cannot create the ${DUMMY_INTERFACE} dummy interface (${created.stderr.trim()}): this kernel needs the dummy module (CONFIG_DUMMY)`);
+    }
+  }
+
+  /** The sysctls kube-proxy sets for IPVS. */
+  async setSysctls(): Promise<void> {
+    const settings = ['net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1', 'net.ipv4.ip_forward=1'];
+    if (this.options.strictARP) settings.push('net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2');
+    await runChecked(this.options.runner, 'sysctl', ['-qw', ...settings]);
+  }
+
+  async apply(plan: IpvsPlan, options: { full?: boolean } = {}): Promise<IpvsApplyResult> {
+    const { runner } = this.options;
+    await this.ensureDummy();
+    // Sets first: the iptables rules match on them.
+    const ipsetLines = ipsetChanges(parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout), plan.ipsets);
+    if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
+    const rules = await this.iptables.apply(plan.iptables, options);
+    const addressLines = addressChanges(await this.boundAddresses(), plan.addresses);
+    if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
+    const ipvsLines = ipvsChanges(await this.virtualServers(), plan.virtualServers);
+    if (ipvsLines.length > 0) await runChecked(runner, 'ipvsadm-restore', [], { input: ipvsLines.join('\n') + '\n' });
+    return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+  }
+
+  async virtualServers() {
+    return parseIpvsadmSave((await runChecked(this.options.runner, 'ipvsadm-save', ['-n'])).stdout);
+  }
+
+  async boundAddresses(): Promise<string[]> {
+    const { stdout } = await runChecked(this.options.runner, 'ip', ['-j', 'addr', 'show', 'dev', DUMMY_INTERFACE]);
+    const [link] = JSON.parse(stdout || '[]') as { addr_info?: { local: string; family: string }[] }[];
+    return (link?.addr_info ?? []).filter((a) => (a.family === 'inet6') === (this.options.family === 6)).map((a) => a.local);
+  }
+
+  /** Removes what the IPVS mode created: its virtual servers (those on kube-ipvs0 addresses), kube-ipvs0, rules, sets. */
+  async cleanup(plan: Pick<IpvsPlan, 'iptables' | 'ipsets'>): Promise<void> {
+    const { runner } = this.options;
+    const bound = new Set((await runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0 ? await this.boundAddresses() : []);
+    const ours = (await this.virtualServers()).filter((vs) => bound.has(vs.address));
+    const lines = ipvsChanges(ours, []);
+    if (lines.length > 0) await runChecked(runner, 'ipvsadm-restore', [], { input: lines.join('\n') + '\n' });
+    await runner.run('ip', ['link', 'del', 'dev', DUMMY_INTERFACE]);
+    await this.iptables.cleanup(plan.iptables.jumps);
+    for (const set of plan.ipsets) await runner.run('ipset', ['destroy', set.name]);
+  }
+}

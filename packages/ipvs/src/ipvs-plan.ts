@@ -1,0 +1,46 @@
+import type { IPFamily } from '@hybrid-proxy/model';
+import type { IptablesPlan } from '@hybrid-proxy/iptables';
+
+export const DUMMY_INTERFACE = 'kube-ipvs0';
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
+export type Scheduler = (typeof SCHEDULERS)[number];
+
+export interface RealServer {
+  readonly address: string;
+  readonly port: number;
+  /** 1 for ready endpoints; 0 for terminating ones, so established connections drain and no new ones arrive. */
+  readonly weight: number;
+}
+
+export interface VirtualServer {
+  readonly protocol: 'tcp' | 'udp' | 'sctp';
+  readonly address: string;
+  readonly port: number;
+  readonly scheduler: Scheduler;
+  /** Seconds of ClientIP affinity (`persistent`); 0 for none. */
+  readonly persistence: number;
+  readonly reals: readonly RealServer[];
+  /** The service port it stands for, for logs. */
+  readonly service: string;
+}
+
+export interface IpsetPlan {
+  readonly name: string;
+  readonly type: string;
+  readonly comment: string;
+  readonly entries: readonly string[];
+}
+
+/** The desired IPVS state for one family, as data. */
+export interface IpvsPlan {
+  readonly family: IPFamily;
+  /** Addresses bound to kube-ipvs0 (as /32 or /128), so that the node accepts traffic to them. */
+  readonly addresses: readonly string[];
+  readonly virtualServers: readonly VirtualServer[];
+  readonly ipsets: readonly IpsetPlan[];
+  /** The small fixed set of iptables rules, keyed on the ipsets (they do not grow with Services). */
+  readonly iptables: IptablesPlan;
+}
+
+export const virtualServerId = (vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>) => `${vs.protocol}:${hostPort(vs.address, vs.port)}`;
+export const hostPort = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);

@@ -1,0 +1,112 @@
+import { selectClusterEndpoints, masqueradeMark, type BuiltinJump, type Rule } from '@hybrid-proxy/iptables';
+import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+import { type IpsetPlan, type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
+
+export interface IpvsPlannerOptions {
+  readonly family: IPFamily;
+  readonly scheduler: Scheduler;
+  readonly clusterCIDR: string;
+  readonly masqueradeAll: boolean;
+  readonly masqueradeBit: number;
+  readonly nodeName: string;
+  readonly zone: string;
+}
+
+export const defaultIpvsPlannerOptions: IpvsPlannerOptions = { family: 4, scheduler: 'rr', clusterCIDR: '', masqueradeAll: false, masqueradeBit: 14, nodeName: '', zone: '' };
+
+const SET_TYPES = { clusterIP: 'hash:ip,port', loopBack: 'hash:ip,port,ip', ipvsIPs: 'hash:ip' } as const;
+export const IPSET_NAMES = { clusterIP: 'KUBE-CLUSTER-IP', loopBack: 'KUBE-LOOP-BACK', ipvsIPs: 'KUBE-IPVS-IPS' } as const;
+
+const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
+const matchSet = (name: string, flags: string): string[] => ['-m', 'set', '--match-set', name, flags];
+
+/** Pure: the IPVS state for one family. One virtual server per VIP:port, a real server per usable endpoint. */
+export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions): IpvsPlan {
+  const options = snapshot.node?.zone ? { ...planned, zone: snapshot.node.zone } : planned;
+  const v6 = options.family === 6;
+  const addresses = new Set<string>();
+  const virtualServers: VirtualServer[] = [];
+  const clusterIPEntries: string[] = [];
+  const loopBackEntries: string[] = [];
+  for (const entry of snapshot.entries.values()) {
+    const { service } = entry;
+    const vip = service.clusterIPs.find((ip) => ip.includes(':') === v6);
+    if (vip === undefined) continue;
+    const protocol = service.protocol.toLowerCase() as VirtualServer['protocol'];
+    addresses.add(vip);
+    clusterIPEntries.push(`${vip},${protocol}:${service.port}`);
+    // Terminating endpoints that still serve stay as weight-0 reals: their connections drain, no new ones arrive.
+    const selected = selectClusterEndpoints(entry, options.family, options).endpoints;
+    const draining = entry.endpoints.filter((e) => e.family === options.family && e.terminating && e.serving && !selected.includes(e));
+    const reals = [...selected.map((e) => ({ address: e.ip, port: e.port, weight: 1 })), ...draining.map((e) => ({ address: e.ip, port: e.port, weight: 0 }))];
+    for (const real of reals) loopBackEntries.push(`${real.address},${protocol}:${real.port},${real.address}`);
+    virtualServers.push({
+      protocol,
+      address: vip,
+      port: service.port,
+      scheduler: options.scheduler,
+      persistence: service.sessionAffinity.type === 'ClientIP' ? service.sessionAffinity.timeoutSeconds : 0,
+      reals,
+      service: service.key,
+    });
+  }
+  const family = v6 ? 'inet6' : 'inet';
+  const ipsets: IpsetPlan[] = [
+    { name: IPSET_NAMES.clusterIP, type: SET_TYPES.clusterIP, comment: 'Kubernetes service cluster ip + port for masquerade purpose', entries: [...new Set(clusterIPEntries)].sort() },
+    { name: IPSET_NAMES.loopBack, type: SET_TYPES.loopBack, comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose', entries: [...new Set(loopBackEntries)].sort() },
+    { name: IPSET_NAMES.ipvsIPs, type: SET_TYPES.ipvsIPs, comment: 'IPVS virtual server IP addresses', entries: [...addresses].sort() },
+  ].map((set) => ({ ...set, name: v6 ? `${set.name}-6` : set.name, type: `${set.type} family ${family}` }));
+  return { family: options.family, addresses: [...addresses].sort(), virtualServers, ipsets, iptables: fixedRules(options, ipsets) };
+}
+
+/** kube-proxy's IPVS-mode rules: a fixed handful, whatever the number of Services. */
+function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
+  const [clusterIP, loopBack, ipvsIPs] = ipsets.map((s) => s.name) as [string, string, string];
+  const mark = masqueradeMark(options);
+  const bit = mark.split('/')[0]!;
+  const masquerade: Rule[] = options.masqueradeAll
+    ? [[...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ']]
+    : options.clusterCIDR
+      ? [['!', '-s', options.clusterCIDR, ...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ']]
+      : [];
+  const nat = new Map<string, readonly Rule[]>([
+    ['KUBE-SERVICES', [...masquerade, [...matchSet(clusterIP, 'dst,dst'), '-j', 'ACCEPT']]],
+    [
+      'KUBE-POSTROUTING',
+      [
+        [...comment('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose'), ...matchSet(loopBack, 'dst,dst,src'), '-j', 'MASQUERADE'],
+        ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
+        ['-j', 'MARK', '--xor-mark', bit],
+        [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
+      ],
+    ],
+    ['KUBE-MARK-MASQ', [['-j', 'MARK', '--or-mark', bit]]],
+  ]);
+  const filter = new Map<string, readonly Rule[]>([
+    [
+      // Host services must not answer on ClusterIPs: kube-ipvs0 holds the VIPs, so without this a node's sshd
+      // (say) would be reachable at every Service address.
+      'KUBE-IPVS-FILTER',
+      [
+        [...matchSet(clusterIP, 'dst,dst'), '-j', 'RETURN'],
+        ['-m', 'conntrack', '--ctstate', 'NEW', ...matchSet(ipvsIPs, 'dst'), '-j', 'REJECT'],
+      ],
+    ],
+    [
+      'KUBE-FORWARD',
+      [
+        ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
+        [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', mark, '-j', 'ACCEPT'],
+        [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
+      ],
+    ],
+  ]);
+  const jumps: BuiltinJump[] = [
+    { table: 'nat', chain: 'PREROUTING', target: 'KUBE-SERVICES', match: comment('kubernetes service portals') },
+    { table: 'nat', chain: 'OUTPUT', target: 'KUBE-SERVICES', match: comment('kubernetes service portals') },
+    { table: 'nat', chain: 'POSTROUTING', target: 'KUBE-POSTROUTING', match: comment('kubernetes postrouting rules') },
+    { table: 'filter', chain: 'INPUT', target: 'KUBE-IPVS-FILTER', match: comment('kubernetes ipvs access filter') },
+    { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', match: comment('kubernetes forwarding rules') },
+  ];
+  return { family: options.family, tables: { nat, filter }, jumps };
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { addressChanges, defaultIpvsPlannerOptions, ipsetChanges, ipvsChanges, parseIpsetSave, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
+import { buildSnapshot } from '@hybrid-proxy/model';
+
+const snapshot = buildSnapshot(
+  [
+    { kind: 'Service', metadata: { name: 'web', namespace: 'ns' }, spec: { clusterIP: '198.19.0.10', clusterIPs: ['198.19.0.10', 'fd00:19::10'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
+    { kind: 'Service', metadata: { name: 'sticky', namespace: 'ns' }, spec: { clusterIP: '198.19.0.20', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 300 } }, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] } },
+  ],
+  [
+    { kind: 'EndpointSlice', metadata: { name: 'web-1', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['198.18.1.1'] }, { addresses: ['198.18.1.2'], conditions: { ready: false, serving: true, terminating: true } }] },
+    { kind: 'EndpointSlice', metadata: { name: 'web-6', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv6', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['fd00:18:1::1'] }] },
+    { kind: 'EndpointSlice', metadata: { name: 'sticky-1', namespace: 'ns', labels: { 'kubernetes.io/service-name': 'sticky' } }, addressType: 'IPv4', ports: [{ name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: [{ addresses: ['198.18.1.3'] }] },
+  ],
+);
+
+describe('planIpvs', () => {
+  it('matches the golden plan (IPv4, cluster CIDR masquerade)', async () => {
+    await expect(renderIpvsPlan(planIpvs(snapshot, { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.1.0/24' }))).toMatchFileSnapshot('./golden/basic.v4.txt');
+  });
+
+  it('matches the golden plan (IPv6, sh scheduler, masquerade-all)', async () => {
+    await expect(renderIpvsPlan(planIpvs(snapshot, { ...defaultIpvsPlannerOptions, family: 6, scheduler: 'sh', masqueradeAll: true }))).toMatchFileSnapshot('./golden/basic.v6.txt');
+  });
+
+  it('drains terminating endpoints with weight 0 and maps ClientIP affinity to persistence', () => {
+    const plan = planIpvs(snapshot, defaultIpvsPlannerOptions);
+    const web = plan.virtualServers.find((vs) => vs.port === 80)!;
+    expect(web.reals).toEqual([{ address: '198.18.1.1', port: 8080, weight: 1 }, { address: '198.18.1.2', port: 8080, weight: 0 }]);
+    expect(plan.virtualServers.find((vs) => vs.port === 53)).toMatchObject({ protocol: 'udp', persistence: 300, scheduler: 'rr' });
+  });
+
+  it('keeps the iptables rules fixed, whatever the number of Services', () => {
+    const many = buildSnapshot(Array.from({ length: 500 }, (_, i) => ({ kind: 'Service', metadata: { name: `s${i}`, namespace: 'ns' }, spec: { clusterIP: `198.19.${i >> 8}.${i & 255}`, ports: [{ port: 80 }] } })), []);
+    const count = (p: ReturnType<typeof planIpvs>) => [...p.iptables.tables.nat.values(), ...p.iptables.tables.filter.values()].reduce((n, r) => n + r.length, 0);
+    expect(count(planIpvs(many, defaultIpvsPlannerOptions))).toBe(count(planIpvs(snapshot, defaultIpvsPlannerOptions)));
+  });
+});
+
+describe('diffs against the kernel state', () => {
+  const vs = (reals: [string, number][], scheduler: VirtualServer['scheduler'] = 'rr', persistence = 0): VirtualServer => ({
+    protocol: 'tcp', address: '198.19.0.10', port: 80, scheduler, persistence, service: 'ns/web:http',
+    reals: reals.map(([address, weight]) => ({ address, port: 8080, weight })),
+  });
+
+  it('reads ipvsadm-save -n, IPv6 and persistence included', () => {
+    const saved = ['-A -t 198.19.0.10:80 -s rr', '-a -t 198.19.0.10:80 -r 198.18.1.1:8080 -m -w 1', '-A -u [fd00:19::53]:53 -s sh -p 300', '-a -u [fd00:19::53]:53 -r [fd00:18:1::3]:5353 -m -w 0', ''].join('\n');
+    expect(parseIpvsadmSave(saved)).toEqual([
+      { protocol: 'tcp', address: '198.19.0.10', port: 80, scheduler: 'rr', persistence: 0, service: '', reals: [{ address: '198.18.1.1', port: 8080, weight: 1 }] },
+      { protocol: 'udp', address: 'fd00:19::53', port: 53, scheduler: 'sh', persistence: 300, service: '', reals: [{ address: 'fd00:18:1::3', port: 5353, weight: 0 }] },
+    ]);
+  });
+
+  it('changes only what differs: added, removed and re-weighted reals, edited schedulers, removed services', () => {
+    const other: VirtualServer = { ...vs([['198.18.1.9', 1]]), port: 81 };
+    expect(ipvsChanges([vs([['198.18.1.1', 1], ['198.18.1.2', 1]]), other], [vs([['198.18.1.1', 0], ['198.18.1.3', 1]], 'wrr')])).toEqual([
+      '-D -t 198.19.0.10:81',
+      '-E -t 198.19.0.10:80 -s wrr',
+      '-d -t 198.19.0.10:80 -r 198.18.1.2:8080',
+      '-e -t 198.19.0.10:80 -r 198.18.1.1:8080 -m -w 0',
+      '-a -t 198.19.0.10:80 -r 198.18.1.3:8080 -m -w 1',
+    ]);
+    expect(ipvsChanges([vs([['198.18.1.1', 1]])], [vs([['198.18.1.1', 1]])])).toEqual([]);
+  });
+
+  it('adds and deletes ipset entries without flushing a set, and creates missing sets', () => {
+    const saved = parseIpsetSave('create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 comment\nadd KUBE-CLUSTER-IP 198.19.0.10,tcp:80\nadd KUBE-CLUSTER-IP 198.19.0.11,tcp:80\n');
+    expect(ipsetChanges(saved, [{ name: 'KUBE-CLUSTER-IP', type: 'hash:ip,port family inet', comment: '', entries: ['198.19.0.10,tcp:80', '198.19.0.12,tcp:80'] }, { name: 'KUBE-IPVS-IPS', type: 'hash:ip family inet', comment: '', entries: ['198.19.0.10'] }])).toEqual([
+      'del KUBE-CLUSTER-IP 198.19.0.11,tcp:80',
+      'add KUBE-CLUSTER-IP 198.19.0.12,tcp:80',
+      'create KUBE-IPVS-IPS hash:ip family inet comment',
+      'add KUBE-IPVS-IPS 198.19.0.10',
+    ]);
+  });
+
+  it('binds and unbinds kube-ipvs0 addresses', () => {
+    expect(addressChanges(['198.19.0.10', '198.19.0.11'], ['198.19.0.10', 'fd00:19::1'])).toEqual(['addr del 198.19.0.11/32 dev kube-ipvs0', 'addr add fd00:19::1/128 dev kube-ipvs0']);
+  });
+});

@@ -35,8 +35,9 @@ export async function runLabCli(args: readonly string[]): Promise<number> {
   const stop = () => {
     stopping = true;
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // Persistent listeners (see run-proxy.ts): a once() listener is gone when execa's signal-exit looks for others.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 
   const say = (text: string) => flags.json || process.stderr.write(text + '\n');
   say(`building the lab node (network namespaces, Pods, hybrid-proxy${flags.api ? ' following the API server double' : ''})...`);

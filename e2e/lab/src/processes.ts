@@ -49,8 +49,8 @@ export class NamespacedProcess {
     }
   }
 
-  /** Signals this process (by the PID we started) and waits for it to exit. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<number | null> {
+  /** Signals this process (by the PID we started) and waits for it to exit; SIGKILL after the (generous: VM lane) timeout. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 60_000): Promise<number | null> {
     if (this.running) {
       this.child.kill(signal);
       const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);

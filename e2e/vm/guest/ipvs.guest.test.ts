@@ -48,13 +48,19 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     const [result] = await node.traffic.burst([WEB], { count: 300, concurrency: 3 });
     expect(result!.failed).toBe(0);
     expect(result!.backends).toEqual({ 'web-a': 100, 'web-b': 100, 'web-c': 100 });
-    const stats = (await ipvsadm(['-Ln', '--stats', '-t', '198.19.1.10:80'])).stdout;
-    for (const [i, pod] of ['web-a', 'web-b', 'web-c'].entries()) {
-      const served = (await node.topology.podStats(pod)).tcp - before[i]!.tcp;
-      const line = stats.split('\n').find((l) => l.includes(`198.18.1.1${i + 1}:8080`))!;
-      // Conns counts every connection ever sent to that real: the test's 100 (plus none before, on a fresh node).
-      expect(Number(line.trim().split(/\s+/)[2])).toBe(served);
+    const served = await Promise.all(['web-a', 'web-b', 'web-c'].map(async (pod, i) => (await node.topology.podStats(pod)).tcp - before[i]!.tcp));
+    // IPVS sums its per-CPU stats in the estimator, every 2 s: read until they settle.
+    const conns = async () => {
+      const stats = (await ipvsadm(['-Ln', '--stats', '-t', '198.19.1.10:80'])).stdout;
+      return [1, 2, 3].map((n) => Number(stats.split('\n').find((l) => l.includes(`198.18.1.1${n}:8080`))!.trim().split(/\s+/)[2]));
+    };
+    let counted = await conns();
+    for (let i = 0; i < 20 && counted.join() !== served.join(); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      counted = await conns();
     }
+    // Conns counts every connection sent to each real: on a fresh node, exactly what each backend served.
+    expect(counted).toEqual(served);
   });
 
   it('keeps a host service off the ClusterIPs (KUBE-IPVS-FILTER)', async () => {

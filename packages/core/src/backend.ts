@@ -1,4 +1,6 @@
-import type { Snapshot } from '@hybrid-proxy/model';
+import type { CommandRunner } from '@hybrid-proxy/exec';
+import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+import type { Logger } from './logger.js';
 
 export type ProxyMode = 'iptables' | 'ipvs';
 export const PROXY_MODES: readonly ProxyMode[] = ['iptables', 'ipvs'];
@@ -22,4 +24,11 @@ export interface ProxyBackend {
   describe(snapshot: Snapshot): string;
   /** Removes everything the mode created. */
   cleanup(): Promise<void>;
+}
+
+/** What every mode is built from. */
+export interface ModeOptions {
+  readonly runner: CommandRunner;
+  readonly families: readonly IPFamily[];
+  readonly logger: Logger;
 }

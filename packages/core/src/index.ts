@@ -1,4 +1,4 @@
-export type { ProxyBackend, ProxyMode, SyncOutcome } from './backend.js';
+export type { ModeOptions, ProxyBackend, ProxyMode, SyncOutcome } from './backend.js';
 export { PROXY_MODES } from './backend.js';
 export type { SyncEvent, SyncLoopOptions } from './sync-loop.js';
 export { SyncLoop } from './sync-loop.js';

@@ -1,16 +1,11 @@
-import type { CommandRunner } from '@hybrid-proxy/exec';
 import { IptablesExecutor, planIptables, renderPlan, RestoreError, type PlannerOptions, type IptablesVariant } from '@hybrid-proxy/iptables';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
-import type { ProxyBackend, SyncOutcome } from './backend.js';
-import type { Logger } from './logger.js';
+import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
 import type { ProxyMetrics } from './metrics.js';
 
-export interface IptablesModeOptions {
-  readonly runner: CommandRunner;
-  readonly families: readonly IPFamily[];
+export interface IptablesModeOptions extends ModeOptions {
   readonly planner: Omit<PlannerOptions, 'family'>;
   readonly variant: IptablesVariant | 'auto';
-  readonly logger: Logger;
   readonly metrics?: ProxyMetrics;
 }
 

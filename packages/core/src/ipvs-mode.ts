@@ -1,17 +1,12 @@
-import type { CommandRunner } from '@hybrid-proxy/exec';
 import type { IptablesVariant } from '@hybrid-proxy/iptables';
 import { IpvsExecutor, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
-import type { ProxyBackend, SyncOutcome } from './backend.js';
-import type { Logger } from './logger.js';
+import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
 
-export interface IpvsModeOptions {
-  readonly runner: CommandRunner;
-  readonly families: readonly IPFamily[];
+export interface IpvsModeOptions extends ModeOptions {
   readonly planner: Omit<IpvsPlannerOptions, 'family'>;
   readonly iptablesVariant: IptablesVariant | 'auto';
   readonly strictARP: boolean;
-  readonly logger: Logger;
 }
 
 /** The IPVS mode: VIPs on kube-ipvs0, a virtual server per VIP:port, ipsets and a fixed set of iptables rules. */

@@ -74,7 +74,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     changes.onReceived(snapshot);
     loop.update(snapshot, meta);
   });
-  logger.info('hybrid-proxy started', { mode: config.mode, families: config.families, hostname: config.hostname, source: config.manifests ? `manifests ${config.manifests}` : 'kubernetes api', healthz: config.healthz, metrics: config.metrics });
+  logger.info('hybrid-proxy started', { pid: process.pid, mode: config.mode, families: config.families, hostname: config.hostname, source: config.manifests ? `manifests ${config.manifests}` : 'kubernetes api', healthz: config.healthz, metrics: config.metrics });
 
   return {
     loop,
@@ -109,9 +109,11 @@ async function startCounters(config: ProxyConfig, runner: CommandRunner, logger:
 export async function runUntilSignalled(config: ProxyConfig): Promise<void> {
   const proxy = await startProxy(config);
   await new Promise<void>((resolve) => {
+    // Persistent listeners, not once(): execa's child cleanup (signal-exit) listens for signals while a tool runs,
+    // and re-raises one it sees no other listener for, which would kill the process mid-stop.
     const done = () => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
   });
   await proxy.stop();
 }

@@ -6,7 +6,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# /tmp stays the host's (read-only below, writable through the overlay): the project may live there, as in a CI clone.
 mkdir -p /dev/pts /dev/shm /sys/fs/bpf /lib/modules
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
@@ -19,7 +19,7 @@ for m in ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_sh ip_vs_wlc dummy veth ip_set 
          xt_recent xt_addrtype xt_tcpudp nf_reject_ipv4 nft_reject_ipv4 ipt_REJECT xt_nat iptable_nat iptable_filter sch_ingress cls_bpf; do
   modprobe "$m" 2>/dev/null
 done
-cd "$(cat /hp-results/cwd)"
+cd "$(cat /hp-results/cwd)" || { echo "the project directory $(cat /hp-results/cwd) is not visible in the guest" > /hp-results/stderr; echo 1 > /hp-results/exit-code; /bin/busybox poweroff -f; }
 node /hp-results/launch.mjs > /hp-results/stdout 2> /hp-results/stderr
 echo $? > /hp-results/exit-code
 sync

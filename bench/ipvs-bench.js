@@ -2,6 +2,7 @@
 // within the table). Run by bench/run.js on the host; with --guest it is the part that runs inside the VM.
 import { fileURLToPath } from 'node:url';
 import { IpvsExecutor, planIpvs, defaultIpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { runChecked } from '@hybrid-proxy/exec';
 import { addNamespace, deleteNamespace, namespacePrefix, runInVm } from '@hybrid-proxy/lab';
 import { buildSnapshot } from '@hybrid-proxy/model';
 import { clusterObjects } from './cluster-objects.js';
@@ -17,6 +18,10 @@ async function guest(scales) {
     const ns = `${namespacePrefix()}-ipvs-bench`;
     const runner = await addNamespace(ns);
     try {
+      // IPVS refuses a real server it has no unicast route to: route the endpoint range through a dummy device.
+      await runChecked(runner, 'ip', ['link', 'add', 'pods', 'type', 'dummy']);
+      await runChecked(runner, 'ip', ['link', 'set', 'dev', 'pods', 'up']);
+      await runChecked(runner, 'ip', ['route', 'add', '198.18.0.0/16', 'dev', 'pods']);
       const executor = new IpvsExecutor({ runner, family: 4, iptablesVariant: 'nft' });
       await executor.preflight();
       await executor.setSysctls();

@@ -7,6 +7,6 @@ export type { SavedIpsets } from './ipset-text.js';
 export { ipsetChanges, parseIpsetSave } from './ipset-text.js';
 export { addressChanges } from './address-changes.js';
 export type { IpvsApplyResult, IpvsExecutorOptions } from './ipvs-executor.js';
-export { IpvsExecutor, IpvsUnavailableError } from './ipvs-executor.js';
+export { IpvsExecutor, IpvsRestoreError, IpvsUnavailableError } from './ipvs-executor.js';
 
 export { renderIpvsPlan } from './render-ipvs-plan.js';

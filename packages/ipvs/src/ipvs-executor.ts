@@ -29,6 +29,17 @@ export class IpvsUnavailableError extends Error {
   }
 }
 
+/** IPVS did not take the change; `remaining` is what still differs from the plan, read back from the kernel. */
+export class IpvsRestoreError extends Error {
+  constructor(
+    readonly stderr: string,
+    readonly remaining: readonly string[],
+  ) {
+    super(`ipvsadm-restore did not apply the change${stderr ? `: ${stderr.split('\n').slice(0, 3).join('; ')}` : ''} (${remaining.length} differences remain${remaining.length ? `, e.g. ${remaining[0]}` : ''})`);
+    this.name = 'IpvsRestoreError';
+  }
+}
+
 /** Reads the kernel's IPVS, ipset and kube-ipvs0 state and applies only the differences. */
 export class IpvsExecutor {
   readonly iptables: IptablesExecutor;
@@ -75,8 +86,20 @@ export class IpvsExecutor {
     const addressLines = addressChanges(await this.boundAddresses(), plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
     const ipvsLines = ipvsChanges(await this.virtualServers(), plan.virtualServers);
-    if (ipvsLines.length > 0) await runChecked(runner, 'ipvsadm-restore', [], { input: ipvsLines.join('\n') + '\n' });
+    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan);
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+  }
+
+  /**
+   * ipvsadm-restore reports a refused line on stderr but still exits 0 (seen with a real server that has no route:
+   * "address not unicast"). So any complaint fails the sync, and the kernel is read back and must match the plan.
+   */
+  private async restoreIpvs(lines: readonly string[], plan: IpvsPlan): Promise<void> {
+    const result = await this.options.runner.run('ipvsadm-restore', [], { input: lines.join('\n') + '\n' });
+    const left = ipvsChanges(await this.virtualServers(), plan.virtualServers);
+    if (result.exitCode !== 0 || result.stderr.trim() !== '' || left.length > 0) {
+      throw new IpvsRestoreError(result.stderr.trim(), left);
+    }
   }
 
   async virtualServers() {

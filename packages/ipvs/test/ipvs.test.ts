@@ -77,3 +77,21 @@ describe('diffs against the kernel state', () => {
     expect(addressChanges(['198.19.0.10', '198.19.0.11'], ['198.19.0.10', 'fd00:19::1'])).toEqual(['addr del 198.19.0.11/32 dev kube-ipvs0', 'addr add fd00:19::1/128 dev kube-ipvs0']);
   });
 });
+
+describe('IpvsExecutor against a recording runner', () => {
+  it('fails the sync when ipvsadm-restore complains on stderr, even with exit code 0, or the kernel does not match', async () => {
+    const { FakeRunner } = await import('@hybrid-proxy/exec');
+    const { IpvsExecutor, IpvsRestoreError } = await import('@hybrid-proxy/ipvs');
+    const plan = planIpvs(snapshot, defaultIpvsPlannerOptions);
+    const runner = new FakeRunner((call) => {
+      if (call.file === 'ipvsadm-restore') return { exitCode: 0, stderr: 'Invalid operation.  Possibly wrong module version, address not unicast, ...\n' };
+      if (call.file === 'ip' && call.args.includes('-j')) return { stdout: '[{"addr_info":[]}]' };
+      if (call.file.endsWith('-save') && call.file.startsWith('iptables')) return { stdout: '' };
+      return undefined; // ipvsadm-save, ipset save: empty kernel state
+    });
+    const executor = new IpvsExecutor({ runner, family: 4, iptablesVariant: 'nft' });
+    const error = await executor.apply(plan).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IpvsRestoreError);
+    expect((error as InstanceType<typeof IpvsRestoreError>).message).toMatch(/address not unicast.*differences remain/);
+  });
+});

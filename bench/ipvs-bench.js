@@ -47,7 +47,8 @@ export async function ipvsSection(scales) {
   const vm = await runInVm([process.execPath, 'bench/ipvs-bench.js', '--guest', scales.join(',')], { cwd: root, timeoutMs: 1_800_000 });
   try {
     const line = vm.stdout.split('\n').find((l) => l.startsWith('IPVS-BENCH '));
-    if (!line) throw new Error(`the IPVS benchmark did not finish in the VM (exit ${vm.exitCode}): ${vm.stderr.slice(-2000)}`);
+    const failure = vm.stdout.split('\n').find((l) => l.startsWith('IPVS-BENCH-ERROR '));
+    if (!line) throw new Error(`the IPVS benchmark failed in the VM: ${failure?.slice('IPVS-BENCH-ERROR '.length) ?? `exit ${vm.exitCode}, ${vm.stderr.trim().split('\n').at(-1)}`}`);
     const rows = JSON.parse(line.slice('IPVS-BENCH '.length));
     console.log('ipvs', line);
     return [
@@ -68,4 +69,12 @@ export async function ipvsSection(scales) {
   }
 }
 
-if (process.argv[2] === '--guest') await guest(process.argv[3].split(',').map(Number));
+if (process.argv[2] === '--guest') {
+  try {
+    await guest(process.argv[3].split(',').map(Number));
+  } catch (err) {
+    // One line the host can quote, not a dump of the error's properties.
+    process.stdout.write(`IPVS-BENCH-ERROR ${err.message.split('\n')[0]}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -83,12 +83,19 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     for (const result of await traffic) expect(result.failed, JSON.stringify(result.errors)).toBe(0);
   });
 
-  it('stops sending to a removed endpoint', async () => {
+  it('stops sending to a removed endpoint, in one sync that touches nothing else', async () => {
+    const failures = async () => (await node.metrics()).find((s) => s.name === 'hybrid_proxy_sync_failures_total')?.value ?? 0;
+    // A virtual server the proxy does not own (its VIP is not on kube-ipvs0): a diff must leave it alone.
+    await ipvsadm(['-A', '-t', '198.18.200.1:9999', '-s', 'rr']);
+    const failedBefore = await failures();
     const mark = node.logMark;
     await writeFile(join(dir, 'web.yaml'), (await readFile(join(dir, 'web.yaml'), 'utf8')).replace(/\n  - \{ addresses: \[198\.18\.1\.13\].*\n/, '\n'));
     await node.waitForSync(mark);
     const [result] = await node.traffic.burst([WEB], { count: 100, concurrency: 2 });
     expect(result!.backends).toEqual({ 'web-a': 50, 'web-b': 50 });
+    // The diff applied on the first try (no failed sync rebuilt the table) and the foreign server survived it.
+    expect(await failures()).toBe(failedBefore);
+    expect((await ipvsadm(['-Ln'])).stdout).toMatch(/TCP\s+198\.18\.200\.1:9999 rr/);
   });
 
   it('stops serving the VIP of a deleted Service', async () => {

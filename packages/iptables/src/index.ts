@@ -30,3 +30,5 @@ export { RestoreError } from './restore-error.js';
 export type { ApplyResult, IptablesExecutorOptions } from './executor.js';
 export { IptablesExecutor } from './executor.js';
 
+export type { IpsetPlan, SavedIpsets } from './ipset-text.js';
+export { ipsetChanges, ipsetSteps, parseIpsetSave, savedIpsetsOf } from './ipset-text.js';

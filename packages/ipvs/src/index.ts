@@ -1,10 +1,8 @@
-export type { IpsetPlan, IpvsPlan, RealServer, Scheduler, VirtualServer } from './ipvs-plan.js';
+export type { IpvsPlan, RealServer, Scheduler, VirtualServer } from './ipvs-plan.js';
 export { DUMMY_INTERFACE, hostPort, SCHEDULERS, virtualServerId } from './ipvs-plan.js';
 export type { IpvsPlannerOptions } from './ipvs-planner.js';
 export { defaultIpvsPlannerOptions, IPSET_NAMES, planIpvs } from './ipvs-planner.js';
 export { ipvsChanges, parseIpvsadmSave, realServerLine, virtualServerLine } from './ipvsadm-text.js';
-export type { SavedIpsets } from './ipset-text.js';
-export { ipsetChanges, parseIpsetSave } from './ipset-text.js';
 export { addressChanges } from './address-changes.js';
 export type { IpvsApplyResult, IpvsExecutorOptions } from './ipvs-executor.js';
 export { IpvsExecutor, IpvsRestoreError, IpvsUnavailableError } from './ipvs-executor.js';

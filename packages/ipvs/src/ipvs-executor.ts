@@ -1,8 +1,7 @@
 import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
-import { IptablesExecutor, type IptablesVariant } from '@hybrid-proxy/iptables';
+import { IptablesExecutor, ipsetChanges, parseIpsetSave, type IptablesVariant } from '@hybrid-proxy/iptables';
 import type { IPFamily } from '@hybrid-proxy/model';
 import { addressChanges } from './address-changes.js';
-import { ipsetChanges, parseIpsetSave } from './ipset-text.js';
 import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
 import { DUMMY_INTERFACE, type IpvsPlan } from './ipvs-plan.js';
 
@@ -35,7 +34,7 @@ export class IpvsRestoreError extends Error {
     readonly stderr: string,
     readonly remaining: readonly string[],
   ) {
-    super(`ipvsadm-restore did not apply the change${stderr ? `: ${stderr.split('\n').slice(0, 3).join('; ')}` : ''} (${remaining.length} differences remain${remaining.length ? `, e.g. ${remaining[0]}` : ''})`);
+    super(`ipvsadm -R did not apply the change${stderr ? `: ${stderr.split('\n').slice(0, 3).join('; ')}` : ''} (${remaining.length} differences remain${remaining.length ? `, e.g. ${remaining[0]}` : ''})`);
     this.name = 'IpvsRestoreError';
   }
 }
@@ -83,23 +82,34 @@ export class IpvsExecutor {
     const ipsetLines = ipsetChanges(parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout), plan.ipsets);
     if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
     const rules = await this.iptables.apply(plan.iptables, options);
-    const addressLines = addressChanges(await this.boundAddresses(), plan.addresses);
+    const bound = await this.boundAddresses();
+    const addressLines = addressChanges(bound, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
-    const ipvsLines = ipvsChanges(await this.virtualServers(), plan.virtualServers);
-    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan);
+    const owned = new Set([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)]);
+    const ipvsLines = ipvsChanges(await this.ownVirtualServers(owned), plan.virtualServers);
+    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan, owned);
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
   }
 
   /**
-   * ipvsadm-restore reports a refused line on stderr but still exits 0 (seen with a real server that has no route:
-   * "address not unicast"). So any complaint fails the sync, and the kernel is read back and must match the plan.
+   * `ipvsadm -R`, not the `ipvsadm-restore` script: that script runs `ipvsadm -C` first, which would wipe every virtual
+   * server (and its connections' scheduling state) before a diff that only names what changed. ipvsadm goes on after a
+   * refused line, so any complaint fails the sync, and the kernel is read back and must match the plan.
    */
-  private async restoreIpvs(lines: readonly string[], plan: IpvsPlan): Promise<void> {
-    const result = await this.options.runner.run('ipvsadm-restore', [], { input: lines.join('\n') + '\n' });
-    const left = ipvsChanges(await this.virtualServers(), plan.virtualServers);
+  private async restoreIpvs(lines: readonly string[], plan: IpvsPlan, owned: ReadonlySet<string>): Promise<void> {
+    const result = await this.options.runner.run('ipvsadm', ['-R'], { input: lines.join('\n') + '\n' });
+    const left = ipvsChanges(await this.ownVirtualServers(owned), plan.virtualServers);
     if (result.exitCode !== 0 || result.stderr.trim() !== '' || left.length > 0) {
       throw new IpvsRestoreError(result.stderr.trim(), left);
     }
+  }
+
+  /**
+   * The virtual servers this proxy owns: those on addresses it binds to kube-ipvs0 (as kube-proxy decides). Others on
+   * the node (a load balancer's, an operator's) are never touched.
+   */
+  private async ownVirtualServers(owned: ReadonlySet<string>) {
+    return (await this.virtualServers()).filter((vs) => owned.has(vs.address));
   }
 
   async virtualServers() {
@@ -116,9 +126,8 @@ export class IpvsExecutor {
   async cleanup(plan: Pick<IpvsPlan, 'iptables' | 'ipsets'>): Promise<void> {
     const { runner } = this.options;
     const bound = new Set((await runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0 ? await this.boundAddresses() : []);
-    const ours = (await this.virtualServers()).filter((vs) => bound.has(vs.address));
-    const lines = ipvsChanges(ours, []);
-    if (lines.length > 0) await runChecked(runner, 'ipvsadm-restore', [], { input: lines.join('\n') + '\n' });
+    const lines = ipvsChanges(await this.ownVirtualServers(bound), []);
+    if (lines.length > 0) await runChecked(runner, 'ipvsadm', ['-R'], { input: lines.join('\n') + '\n' });
     await runner.run('ip', ['link', 'del', 'dev', DUMMY_INTERFACE]);
     await this.iptables.cleanup(plan.iptables.jumps);
     for (const set of plan.ipsets) await runner.run('ipset', ['destroy', set.name]);

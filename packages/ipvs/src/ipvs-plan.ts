@@ -1,5 +1,5 @@
 import type { IPFamily } from '@hybrid-proxy/model';
-import type { IptablesPlan } from '@hybrid-proxy/iptables';
+import type { IpsetPlan, IptablesPlan } from '@hybrid-proxy/iptables';
 
 export const DUMMY_INTERFACE = 'kube-ipvs0';
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
@@ -22,13 +22,6 @@ export interface VirtualServer {
   readonly reals: readonly RealServer[];
   /** The service port it stands for, for logs. */
   readonly service: string;
-}
-
-export interface IpsetPlan {
-  readonly name: string;
-  readonly type: string;
-  readonly comment: string;
-  readonly entries: readonly string[];
 }
 
 /** The desired IPVS state for one family, as data. */

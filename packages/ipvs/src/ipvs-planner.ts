@@ -1,6 +1,6 @@
-import { selectClusterEndpoints, masqueradeMark, type BuiltinJump, type Rule } from '@hybrid-proxy/iptables';
+import { selectClusterEndpoints, masqueradeMark, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
-import { type IpsetPlan, type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
+import { type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
 
 export interface IpvsPlannerOptions {
   readonly family: IPFamily;
@@ -108,5 +108,6 @@ function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
     { table: 'filter', chain: 'INPUT', target: 'KUBE-IPVS-FILTER', match: comment('kubernetes ipvs access filter') },
     { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', match: comment('kubernetes forwarding rules') },
   ];
-  return { family: options.family, tables: { nat, filter }, jumps };
+  // IPVS mode's sets are kept by IpvsExecutor, beside the virtual servers they mirror.
+  return { family: options.family, tables: { nat, filter }, jumps, ipsets: [] };
 }

@@ -46,7 +46,7 @@ export function parseIpvsadmSave(text: string): VirtualServer[] {
   return [...servers.values()];
 }
 
-/** The ipvsadm-restore commands that move the kernel from `current` to `desired`, touching only what differs. */
+/** The `ipvsadm -R` commands that move the kernel from `current` to `desired`, touching only what differs. */
 export function ipvsChanges(current: readonly VirtualServer[], desired: readonly VirtualServer[]): string[] {
   const before = new Map(current.map((vs) => [virtualServerId(vs), vs]));
   const after = new Map(desired.map((vs) => [virtualServerId(vs), vs]));

@@ -10,7 +10,7 @@ export function renderIpvsPlan(plan: IpvsPlan): string {
     ...plan.addresses.map((ip) => `addr add ${ip}${bits} dev ${DUMMY_INTERFACE}`),
     '# ipset restore',
     ...plan.ipsets.flatMap((set) => [`create ${set.name} ${set.type} comment`, ...set.entries.map((e) => `add ${set.name} ${e}`)]),
-    '# ipvsadm-restore',
+    '# ipvsadm -R',
     ...plan.virtualServers.flatMap((vs) => [virtualServerLine(vs), ...vs.reals.map((real) => realServerLine(vs, real))]),
     '# iptables-restore --noflush',
     renderPlan(plan.iptables).trimEnd(),

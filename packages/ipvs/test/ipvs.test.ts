@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressChanges, defaultIpvsPlannerOptions, ipsetChanges, ipvsChanges, parseIpsetSave, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
+import { addressChanges, defaultIpvsPlannerOptions, ipvsChanges, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
 import { buildSnapshot } from '@hybrid-proxy/model';
 
 const snapshot = buildSnapshot(
@@ -63,28 +63,40 @@ describe('diffs against the kernel state', () => {
     expect(ipvsChanges([vs([['198.18.1.1', 1]])], [vs([['198.18.1.1', 1]])])).toEqual([]);
   });
 
-  it('adds and deletes ipset entries without flushing a set, and creates missing sets', () => {
-    const saved = parseIpsetSave('create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 comment\nadd KUBE-CLUSTER-IP 198.19.0.10,tcp:80\nadd KUBE-CLUSTER-IP 198.19.0.11,tcp:80\n');
-    expect(ipsetChanges(saved, [{ name: 'KUBE-CLUSTER-IP', type: 'hash:ip,port family inet', comment: '', entries: ['198.19.0.10,tcp:80', '198.19.0.12,tcp:80'] }, { name: 'KUBE-IPVS-IPS', type: 'hash:ip family inet', comment: '', entries: ['198.19.0.10'] }])).toEqual([
-      'del KUBE-CLUSTER-IP 198.19.0.11,tcp:80',
-      'add KUBE-CLUSTER-IP 198.19.0.12,tcp:80',
-      'create KUBE-IPVS-IPS hash:ip family inet comment',
-      'add KUBE-IPVS-IPS 198.19.0.10',
-    ]);
-  });
-
   it('binds and unbinds kube-ipvs0 addresses', () => {
     expect(addressChanges(['198.19.0.10', '198.19.0.11'], ['198.19.0.10', 'fd00:19::1'])).toEqual(['addr del 198.19.0.11/32 dev kube-ipvs0', 'addr add fd00:19::1/128 dev kube-ipvs0']);
   });
 });
 
 describe('IpvsExecutor against a recording runner', () => {
-  it('fails the sync when ipvsadm-restore complains on stderr, even with exit code 0, or the kernel does not match', async () => {
+  it('diffs only the virtual servers on kube-ipvs0 addresses, with ipvsadm -R (never the clearing ipvsadm-restore)', async () => {
+    const { FakeRunner } = await import('@hybrid-proxy/exec');
+    const { IpvsExecutor } = await import('@hybrid-proxy/ipvs');
+    const plan = planIpvs(snapshot, defaultIpvsPlannerOptions);
+    // The kernel holds an operator's virtual server, and one of ours (bound) for a Service that is gone.
+    let saved = '-A -t 198.18.200.1:9999 -s rr\n-A -t 198.19.0.99:80 -s rr\n';
+    const runner = new FakeRunner((call) => {
+      if (call.file === 'ipvsadm-save') return { stdout: saved };
+      if (call.file === 'ipvsadm' && call.args[0] === '-R') {
+        saved = ['-A -t 198.18.200.1:9999 -s rr', ...plan.virtualServers.flatMap((vs) => [`-A ${vs.protocol === 'tcp' ? '-t' : '-u'} ${vs.address}:${vs.port} -s ${vs.scheduler}${vs.persistence ? ` -p ${vs.persistence}` : ''}`, ...vs.reals.map((r) => `-a ${vs.protocol === 'tcp' ? '-t' : '-u'} ${vs.address}:${vs.port} -r ${r.address}:${r.port} -m -w ${r.weight}`)])].join('\n');
+        return {};
+      }
+      if (call.file === 'ip' && call.args.includes('-j')) return { stdout: '[{"addr_info":[{"family":"inet","local":"198.19.0.99"}]}]' };
+      return undefined;
+    });
+    await new IpvsExecutor({ runner, family: 4, iptablesVariant: 'nft' }).apply(plan);
+    const restore = runner.calls.find((c) => c.file === 'ipvsadm' && c.args[0] === '-R')!;
+    expect(restore.input).toContain('-D -t 198.19.0.99:80');
+    expect(restore.input).not.toContain('198.18.200.1');
+    expect(runner.calls.some((c) => c.file === 'ipvsadm-restore' || (c.file === 'ipvsadm' && c.args.includes('-C')))).toBe(false);
+  });
+
+  it('fails the sync when ipvsadm -R complains on stderr, even with exit code 0, or the kernel does not match', async () => {
     const { FakeRunner } = await import('@hybrid-proxy/exec');
     const { IpvsExecutor, IpvsRestoreError } = await import('@hybrid-proxy/ipvs');
     const plan = planIpvs(snapshot, defaultIpvsPlannerOptions);
     const runner = new FakeRunner((call) => {
-      if (call.file === 'ipvsadm-restore') return { exitCode: 0, stderr: 'Invalid operation.  Possibly wrong module version, address not unicast, ...\n' };
+      if (call.file === 'ipvsadm' && call.args[0] === '-R') return { exitCode: 0, stderr: 'Invalid operation.  Possibly wrong module version, address not unicast, ...\n' };
       if (call.file === 'ip' && call.args.includes('-j')) return { stdout: '[{"addr_info":[]}]' };
       if (call.file.endsWith('-save') && call.file.startsWith('iptables')) return { stdout: '' };
       return undefined; // ipvsadm-save, ipset save: empty kernel state

@@ -1,0 +1,54 @@
+/** A set the rules match on (`-m set --match-set`), as data: the executor creates it and keeps its members. */
+export interface IpsetPlan {
+  readonly name: string;
+  /** What follows the name in `ipset create`, e.g. `hash:ip,port family inet`. */
+  readonly type: string;
+  readonly comment: string;
+  readonly entries: readonly string[];
+}
+
+export interface SavedIpsets {
+  /** Set name → its type line (after the name) and entries. */
+  readonly sets: ReadonlyMap<string, { readonly type: string; readonly entries: ReadonlySet<string> }>;
+}
+
+/** Parses `ipset save`. */
+export function parseIpsetSave(text: string): SavedIpsets {
+  const sets = new Map<string, { type: string; entries: Set<string> }>();
+  for (const line of text.split('\n')) {
+    const [verb, name, ...rest] = line.trim().split(/\s+/);
+    if (verb === 'create' && name) sets.set(name, { type: rest.join(' '), entries: new Set() });
+    else if (verb === 'add' && name) sets.get(name)?.entries.add(rest[0]!);
+  }
+  return { sets };
+}
+
+/** What `desired` looks like once applied, to diff the next plan against without reading the kernel. */
+export function savedIpsetsOf(desired: readonly IpsetPlan[]): SavedIpsets {
+  return { sets: new Map(desired.map((set) => [set.name, { type: set.type, entries: new Set(set.entries) }])) };
+}
+
+/**
+ * `ipset restore` commands, in two steps around the rule update. `before`: create missing sets (rules must find
+ * them) and delete stale members (a member must not lead into rules that are going away). `after`: add the new
+ * members, once the rules they lead to exist. Never flushes a set, so matching never stops for a present member.
+ */
+export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]): { before: string[]; after: string[] } {
+  const before: string[] = [];
+  const after: string[] = [];
+  for (const set of desired) {
+    const existing = current.sets.get(set.name);
+    if (!existing) before.push(`create ${set.name} ${set.type} comment`);
+    const have = existing?.entries ?? new Set<string>();
+    const want = new Set(set.entries);
+    for (const entry of have) if (!want.has(entry)) before.push(`del ${set.name} ${entry}`);
+    for (const entry of set.entries) if (!have.has(entry)) after.push(`add ${set.name} ${entry}`);
+  }
+  return { before, after };
+}
+
+/** Both steps in one list, for callers that apply sets on their own (IPVS mode). */
+export function ipsetChanges(current: SavedIpsets, desired: readonly IpsetPlan[]): string[] {
+  const { before, after } = ipsetSteps(current, desired);
+  return [...before, ...after];
+}

@@ -89,8 +89,9 @@ describe('per-VIP and per-backend counters in the lab node (XDP)', () => {
       // One reply per request: the backend counter equals what the server saw...
       expect(await backendPackets(node, `${ip}:5353`, served)).toBe(served);
       // ...and what the kernel's own DNAT rule counted for that endpoint (one packet per UDP flow in the nat table).
-      const sepRule = saved.find((line) => /^\[\d+:\d+\] -A KUBE-SEP-/.test(line) && line.includes(`--to-destination ${ip}:5353`))!;
-      expect(Number(/^\[(\d+):/.exec(sepRule)![1])).toBe(served);
+      // (Inline in the service chain by default; in its KUBE-SEP chain with --endpoint-chains per-endpoint.)
+      const dnatRule = saved.find((line) => /^\[\d+:\d+\] -A KUBE-(SVC|SEP)-.* -j DNAT --to-destination /.test(line) && line.endsWith(`--to-destination ${ip}:5353`))!;
+      expect(Number(/^\[(\d+):/.exec(dnatRule)![1])).toBe(served);
     }
     const shares = (await node.metrics()).filter((s) => s.name === 'hybrid_proxy_backend_share' && s.labels.service === 'dns');
     expect(shares.reduce((a, s) => a + s.value, 0)).toBeCloseTo(1, 5);
@@ -147,7 +148,7 @@ describe('without bpftool', () => {
   beforeAll(async () => {
     // A PATH with every tool the proxy uses except bpftool.
     bin = await mkdtemp(join(tmpdir(), 'hp-no-bpftool-'));
-    for (const tool of ['ip', 'tc', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'iptables-legacy-save', 'iptables', 'conntrack', 'mount']) {
+    for (const tool of ['ip', 'tc', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'iptables-legacy-save', 'iptables', 'ipset', 'conntrack', 'mount']) {
       const found = (await createRunner().run('sh', ['-c', `command -v ${tool}`])).stdout.trim();
       if (found) await symlink(found, join(bin, tool));
     }

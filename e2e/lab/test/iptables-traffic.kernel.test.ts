@@ -13,16 +13,19 @@ const DNS: TrafficTarget = { key: 'test/dns:dns', protocol: 'UDP', ip: '198.19.1
 
 /** Both variants by default; the VM lane, where time is dear, asks for nft alone (Debian's default). */
 const VARIANTS = (process.env['HP_IPTABLES_VARIANTS'] ?? 'nft,legacy').split(',');
+/** Both layouts by default: the gated tree (the default) and kube-proxy's linear KUBE-SERVICES. */
+const DISPATCH = (process.env['HP_IPTABLES_DISPATCH'] ?? 'tree,linear').split(',');
+const CASES = VARIANTS.flatMap((variant) => DISPATCH.map((dispatch) => ({ variant, dispatch })));
 
 /** The real `hybrid-proxy run` in a node namespace, real packets from a client namespace, on both iptables variants. */
-describe.each(VARIANTS)('iptables mode with iptables-%s', (variant) => {
+describe.each(CASES)('iptables mode with iptables-$variant, $dispatch dispatch', ({ variant, dispatch }) => {
   let dir: string;
   let node: LabNode;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hp-traffic-'));
     await cp(FIXTURES, dir, { recursive: true });
-    node = await LabNode.start({ manifests: dir, proxyArgs: ['--iptables-variant', variant] });
+    node = await LabNode.start({ manifests: dir, proxyArgs: ['--iptables-variant', variant, '--dispatch', dispatch] });
   });
 
   afterAll(async () => {
@@ -36,6 +39,24 @@ describe.each(VARIANTS)('iptables mode with iptables-%s', (variant) => {
     const theirs = await runChecked(node.topology.node.run, `iptables-${other}-save`, ['-t', 'nat']);
     expect(mine.stdout).toMatch(/^:KUBE-SVC-/m);
     expect(theirs.stdout).not.toMatch(/KUBE-/);
+  });
+
+  it(`lays out KUBE-SERVICES as the ${dispatch} dispatch`, async () => {
+    const nat = (await runChecked(node.topology.node.run, `iptables-${variant}-save`, ['-t', 'nat'])).stdout;
+    const services = nat.split('\n').filter((l) => l.startsWith('-A KUBE-SERVICES '));
+    if (dispatch === 'linear') {
+      expect(services.filter((l) => l.includes('-j KUBE-SVC-'))).toHaveLength(2);
+      expect(nat).not.toContain('KUBE-DISPATCH');
+    } else {
+      // The gate and the node ports, whatever the number of Services; the Services sit in leaves.
+      expect(services).toHaveLength(2);
+      expect(services[0]).toMatch(/-m set --match-set KUBE-SVC-GATE dst,dst .*-j KUBE-DISPATCH$/);
+      expect(nat).toMatch(/^-A KUBE-DISPATCH -d 0\.0\.0\.10\/0\.0\.0\.15 -g KUBE-DISPATCH-A$/m);
+      expect(nat).toMatch(/^-A KUBE-DISPATCH-A0 -d 198\.19\.1\.10\/32 -p tcp .*-j KUBE-SVC-/m);
+      const members = (await runChecked(node.topology.node.run, 'ipset', ['save', 'KUBE-SVC-GATE'])).stdout;
+      expect(members).toMatch(/^add KUBE-SVC-GATE 198\.19\.1\.10,tcp:80$/m);
+      expect(members).toMatch(/^add KUBE-SVC-GATE 198\.19\.1\.53,udp:53$/m);
+    }
   });
 
   it('spreads TCP over every ready endpoint, uniformly (chi-square)', async () => {

@@ -32,8 +32,10 @@ describe('a running proxy serves health and metrics as kube-proxy does', () => {
       'kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0',
     ]) expect(body).toContain(name);
     const natRules = metricValue(body, 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}');
-    // 2 Services: 3 + 2 endpoints (2 rules each), 2 service chains (masquerade + one per endpoint), dispatch, fixed chains.
-    expect(natRules).toBe(5 * 2 + (1 + 3) + (1 + 2) + 2 + 1 + 3 + 1);
+    // 2 Services with 3 + 2 endpoints, inline: 2 service chains (masquerade + one DNAT per endpoint); the gate and
+    // node ports in KUBE-SERVICES; the tree (root 2, branches 2, leaves 2: .10 and .53 differ in both nibbles);
+    // KUBE-POSTROUTING (hairpin + 3) and KUBE-MARK-MASQ.
+    expect(natRules).toBe((1 + 3) + (1 + 2) + 2 + 2 * 3 + 4 + 1);
     const last = metricValue(body, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds');
     expect(last * 1000).toBeGreaterThan(Date.now() - 60_000);
     await expect(fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10249/metrics`)).rejects.toThrow();
@@ -42,7 +44,8 @@ describe('a running proxy serves health and metrics as kube-proxy does', () => {
   it('plan prints the rules it would apply and changes nothing in the kernel', async () => {
     const before = (await runChecked(node.topology.node.run, 'iptables-nft-save', [])).stdout.replace(/^#.*\n/gm, '');
     const plan = await runChecked(node.topology.node.run, process.execPath, [CLI, 'plan', '--manifests', MANIFESTS, '--ip-families', '4', '--cluster-cidr', LAB_ADDRESSES.podCIDRv4]);
-    expect(plan.stdout).toMatch(/^-A KUBE-SERVICES -d 198\.19\.1\.10\/32 -p tcp .* -j KUBE-SVC-/m);
+    expect(plan.stdout).toMatch(/^-A KUBE-DISPATCH-A0 -d 198\.19\.1\.10\/32 -p tcp .* -j KUBE-SVC-/m);
+    expect(plan.stdout).toMatch(/^# ipset add KUBE-SVC-GATE 198\.19\.1\.10,tcp:80$/m);
     const after = (await runChecked(node.topology.node.run, 'iptables-nft-save', [])).stdout.replace(/^#.*\n/gm, '');
     expect(after.replace(/\[\d+:\d+\]/g, '')).toBe(before.replace(/\[\d+:\d+\]/g, ''));
   });

@@ -32,6 +32,11 @@ Flags (run, plan, cleanup):
   --hostname-override NAME         this node's name (default: $NODE_NAME, else the hostname)
   --ip-families 4,6                families to program (default 4,6)
   --iptables-variant auto|nft|legacy   default auto: the variant that already holds KUBE- rules
+  --dispatch tree|linear           iptables mode: a gate set and a 16x16 goto tree (default), or kube-proxy's
+                                   one KUBE-SERVICES rule per Service port
+  --endpoint-chains inline|per-endpoint   DNAT rules in the service chain with a hairpin set (default with
+                                   tree), or kube-proxy's KUBE-SEP chain per endpoint (default with linear)
+  --large-cluster-endpoints-threshold N   rules drop their comments above N endpoints (default 1000)
   --min-sync-period D              coalesce bursts of changes (default 1s)
   --sync-period D                  periodic resync (default 30s)
   --full-sync-period D             periodic full rewrite (default 1h)

@@ -1,4 +1,4 @@
-import { IptablesExecutor, planIptables, renderPlan, RestoreError, type PlannerOptions, type IptablesVariant } from '@hybrid-proxy/iptables';
+import { createPlanMemo, IptablesExecutor, planIptables, type IptablesPlanMemo, renderPlan, RestoreError, type PlannerOptions, type IptablesVariant } from '@hybrid-proxy/iptables';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -13,6 +13,8 @@ export interface IptablesModeOptions extends ModeOptions {
 export class IptablesMode implements ProxyBackend {
   readonly mode = 'iptables' as const;
   private readonly executors: Map<IPFamily, IptablesExecutor>;
+  /** Per family: unchanged Service ports keep their planned rules from one sync to the next. */
+  private readonly memos = new Map<IPFamily, IptablesPlanMemo>();
 
   constructor(private readonly options: IptablesModeOptions) {
     this.executors = new Map(options.families.map((family) => [family, new IptablesExecutor({ runner: options.runner, family, variant: options.variant })]));
@@ -25,12 +27,27 @@ export class IptablesMode implements ProxyBackend {
       if (probe.exitCode !== 0) {
         throw new Error(`${tools.save} cannot read the nat table (IPv${family}): ${probe.stderr.trim()}. The kernel needs nf_tables or ip_tables with NAT support, and the proxy needs CAP_NET_ADMIN.`);
       }
+      if (this.options.planner.dispatch === 'tree' || this.options.planner.endpointChains === 'inline') await this.preflightIpset();
       this.options.logger.info('iptables ready', { family, variant: tools.variant, tools: tools.restore });
     }
   }
 
+  /** The gate and hairpin sets need the ipset tool and the kernel's ip_set (hash:ip,port and hash:ip,port,ip). */
+  private async preflightIpset(): Promise<void> {
+    const listed = await this.options.runner.run('ipset', ['list', '-n']);
+    if (listed.exitCode !== 0) {
+      throw new Error(`ipset cannot reach the kernel's ip_set (${listed.stderr.trim()}): the default layout needs CONFIG_IP_SET with hash:ip,port and hash:ip,port,ip; --dispatch linear --endpoint-chains per-endpoint (kube-proxy's layout) works without it`);
+    }
+  }
+
   private plans(snapshot: Snapshot) {
-    return [...this.executors].map(([family, executor]) => ({ family, executor, plan: planIptables(snapshot, { ...this.options.planner, family }) }));
+    return [...this.executors].map(([family, executor]) => ({ family, executor, plan: this.plan(snapshot, family) }));
+  }
+
+  private plan(snapshot: Snapshot, family: IPFamily) {
+    let memo = this.memos.get(family);
+    if (!memo) this.memos.set(family, (memo = createPlanMemo()));
+    return planIptables(snapshot, { ...this.options.planner, family }, memo);
   }
 
   async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { IptablesVariant } from '@hybrid-proxy/iptables';
+import { DISPATCH_MODES, ENDPOINT_CHAIN_MODES, type Dispatch, type EndpointChains, type IptablesVariant } from '@hybrid-proxy/iptables';
 import type { IPFamily } from '@hybrid-proxy/model';
 import { PROXY_MODES, type ProxyMode } from './backend.js';
 import { parseChoice, parseCIDR, parseDuration, parseInteger, UsageError } from './flag-values.js';
@@ -20,6 +20,12 @@ export interface ProxyConfig {
   readonly hostname: string;
   readonly families: readonly IPFamily[];
   readonly iptablesVariant: IptablesVariant | 'auto';
+  /** How nat KUBE-SERVICES reaches a Service: the gated tree (default) or kube-proxy's linear list. */
+  readonly dispatch: Dispatch;
+  /** KUBE-SEP chain per endpoint (kube-proxy), or DNAT rules inline in the service chain. */
+  readonly endpointChains: EndpointChains;
+  /** Rules carry comments up to this many endpoints in total (kube-proxy's large-cluster threshold). */
+  readonly commentsEndpointThreshold: number;
   readonly minSyncPeriodMs: number;
   readonly syncPeriodMs: number;
   readonly fullSyncPeriodMs: number;
@@ -47,6 +53,9 @@ export const PROXY_FLAGS = {
   'hostname-override': { type: 'string' },
   'ip-families': { type: 'string' },
   'iptables-variant': { type: 'string' },
+  'dispatch': { type: 'string' },
+  'endpoint-chains': { type: 'string' },
+  'large-cluster-endpoints-threshold': { type: 'string' },
   'min-sync-period': { type: 'string' },
   'sync-period': { type: 'string' },
   'full-sync-period': { type: 'string' },
@@ -91,6 +100,10 @@ export function proxyConfigFrom(values: ProxyFlagValues): ProxyConfig {
     hostname: (values['hostname-override'] ?? process.env['NODE_NAME'] ?? hostname()).toLowerCase(),
     families: [...new Set(families)].map(Number) as IPFamily[],
     iptablesVariant: parseChoice(values['iptables-variant'] ?? 'auto', '--iptables-variant', ['auto', 'nft', 'legacy'] as const),
+    dispatch: parseChoice(values['dispatch'] ?? 'tree', '--dispatch', DISPATCH_MODES),
+    // kube-proxy's layout (linear) comes whole, with its KUBE-SEP chains, unless asked otherwise.
+    endpointChains: parseChoice(values['endpoint-chains'] ?? (values['dispatch'] === 'linear' ? 'per-endpoint' : 'inline'), '--endpoint-chains', ENDPOINT_CHAIN_MODES),
+    commentsEndpointThreshold: parseInteger(values['large-cluster-endpoints-threshold'] ?? '1000', '--large-cluster-endpoints-threshold', 0, 1_000_000_000),
     minSyncPeriodMs: parseDuration(values['min-sync-period'] ?? '1s', '--min-sync-period'),
     syncPeriodMs: parseDuration(values['sync-period'] ?? '30s', '--sync-period'),
     fullSyncPeriodMs: parseDuration(values['full-sync-period'] ?? '1h', '--full-sync-period'),

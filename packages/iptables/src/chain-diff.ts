@@ -1,18 +1,29 @@
 import { isPerServiceChain } from './chain-names.js';
-import { renderRule, type TableChange } from './restore-text.js';
+import type { TableChange } from './restore-text.js';
 import { TABLES, type IptablesPlan, type Rule, type Table, type TablePlan } from './rule-plan.js';
 
-/** What was last written to the kernel: per table, each chain's rendered rules. */
-export type AppliedState = Readonly<Record<Table, ReadonlyMap<string, string>>>;
-
-function chainText(chain: string, rules: readonly Rule[]): string {
-  return rules.map((rule) => renderRule(chain, rule)).join('\n');
-}
+/** What was last written to the kernel: per table, each chain's rules (the plan's own arrays, never mutated). */
+export type AppliedState = Readonly<Record<Table, TablePlan>>;
 
 export function appliedStateOf(plan: IptablesPlan): AppliedState {
-  const state = {} as Record<Table, Map<string, string>>;
-  for (const table of TABLES) state[table] = new Map([...plan.tables[table]].map(([chain, rules]) => [chain, chainText(chain, rules)]));
-  return state;
+  return plan.tables;
+}
+
+/**
+ * Whether two chains hold the same rules. Unchanged Service ports keep their rule arrays between plans (PlanMemo),
+ * so identity answers almost every comparison; otherwise the arguments are compared, not rendered text.
+ */
+export function sameRules(a: readonly Rule[] | undefined, b: readonly Rule[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
 }
 
 /**
@@ -27,13 +38,13 @@ export function fullChanges(plan: IptablesPlan, existingChains: Readonly<Record<
   }));
 }
 
-/** A partial sync: only chains whose text differs from what was applied, and chains that disappeared. */
-export function partialChanges(plan: IptablesPlan, applied: AppliedState, desired: AppliedState): TableChange[] {
+/** A partial sync: only chains whose rules differ from what was applied, and chains that disappeared. */
+export function partialChanges(plan: IptablesPlan, applied: AppliedState): TableChange[] {
   return TABLES.map((table) => {
     const before = applied[table];
-    const after = desired[table];
+    const after = plan.tables[table];
     const write = new Map<string, readonly Rule[]>();
-    for (const [chain, rules] of plan.tables[table] as TablePlan) if (before.get(chain) !== after.get(chain)) write.set(chain, rules);
+    for (const [chain, rules] of after) if (!sameRules(before.get(chain), rules)) write.set(chain, rules);
     const remove = [...before.keys()].filter((chain) => !after.has(chain));
     return { table, write, remove };
   });

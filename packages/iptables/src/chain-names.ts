@@ -11,7 +11,8 @@ export const KUBE_FORWARD = 'KUBE-FORWARD';
 
 export const SERVICE_CHAIN_PREFIX = 'KUBE-SVC-';
 export const ENDPOINT_CHAIN_PREFIX = 'KUBE-SEP-';
-export const PER_SERVICE_PREFIXES: readonly string[] = [SERVICE_CHAIN_PREFIX, ENDPOINT_CHAIN_PREFIX, 'KUBE-EXT-', 'KUBE-SVL-', 'KUBE-FW-'];
+/** Chains that come and go with Services: per-service chains, and the dispatch tree's (KUBE-DISPATCH...). */
+export const PER_SERVICE_PREFIXES: readonly string[] = [SERVICE_CHAIN_PREFIX, ENDPOINT_CHAIN_PREFIX, 'KUBE-EXT-', 'KUBE-SVL-', 'KUBE-FW-', 'KUBE-DISPATCH'];
 
 /** kube-proxy's hash: the first 16 characters of base32(sha256(text)), so operators recognise the chains. */
 export function chainHash(text: string): string {

@@ -1,8 +1,10 @@
-import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
+import { runChecked, ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import type { IPFamily } from '@hybrid-proxy/model';
-import { appliedStateOf, fullChanges, isNoChange, partialChanges, type AppliedState } from './chain-diff.js';
+import { fullChanges, isNoChange, partialChanges, type AppliedState } from './chain-diff.js';
 import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
+import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
+import { ipsetSteps, parseIpsetSave, savedIpsetsOf, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
 import { renderRestoreInput, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
@@ -34,6 +36,8 @@ export interface ApplyResult {
   readonly rulesPerTable: Readonly<Record<Table, number>>;
   /** The restore input, for logs and debugging (empty when unchanged). */
   readonly input: string;
+  /** `ipset restore` lines run for the plan's sets (gate membership). */
+  readonly ipsetCommands: number;
 }
 
 /** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
@@ -45,7 +49,7 @@ const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
 /** The only part of the iptables backend that touches the kernel. */
 export class IptablesExecutor {
   private tools: IptablesTools | undefined;
-  private applied: AppliedState | undefined;
+  private applied: { readonly tables: AppliedState; readonly sets: SavedIpsets } | undefined;
   private readonly wait: string[];
 
   constructor(private readonly options: IptablesExecutorOptions) {
@@ -76,33 +80,55 @@ export class IptablesExecutor {
    */
   async apply(plan: IptablesPlan, options: { full?: boolean } = {}): Promise<ApplyResult> {
     const tools = await this.resolveTools();
-    const desired = appliedStateOf(plan);
     const full = options.full === true || this.applied === undefined;
     try {
       let changes: TableChange[];
+      let sets: SavedIpsets;
       if (full) {
         await this.ensureJumps(tools, plan.jumps);
         changes = fullChanges(plan, await this.existingChains(tools));
+        sets = await this.savedSets(plan.ipsets);
       } else {
-        changes = partialChanges(plan, this.applied!, desired);
+        changes = partialChanges(plan, this.applied!.tables);
+        sets = this.applied!.sets;
       }
+      // Set members change outside the rules' transaction: stale ones go first, new ones once their rules exist.
+      const setSteps = ipsetSteps(sets, plan.ipsets);
+      await this.restoreSets(setSteps.before);
       const input = isNoChange(changes) ? '' : renderRestoreInput(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
       if (input) {
         const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
         if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
       }
-      this.applied = desired;
+      await this.restoreSets(setSteps.after);
+      this.applied = { tables: plan.tables, sets: savedIpsetsOf(plan.ipsets) };
+      const ipsetCommands = setSteps.before.length + setSteps.after.length;
       return {
-        kind: full ? 'full' : input ? 'partial' : 'unchanged',
+        kind: full ? 'full' : input || ipsetCommands > 0 ? 'partial' : 'unchanged',
         chainsWritten: changes.reduce((n, c) => n + c.write.size, 0),
         chainsRemoved: changes.reduce((n, c) => n + c.remove.length, 0),
         rulesPerTable: { filter: countRules(plan.tables.filter), nat: countRules(plan.tables.nat) },
         input,
+        ipsetCommands,
       };
     } catch (err) {
       this.applied = undefined;
       throw err;
     }
+  }
+
+  /** The kernel's members of the plan's sets (a set that does not exist yet reads as absent). */
+  private async savedSets(sets: readonly IpsetPlan[]): Promise<SavedIpsets> {
+    const texts: string[] = [];
+    for (const set of sets) {
+      const saved = await this.options.runner.run('ipset', ['save', set.name]);
+      if (saved.exitCode === 0) texts.push(saved.stdout);
+    }
+    return parseIpsetSave(texts.join('\n'));
+  }
+
+  private async restoreSets(lines: readonly string[]): Promise<void> {
+    if (lines.length > 0) await runChecked(this.options.runner, 'ipset', ['restore', '-exist'], { input: lines.join('\n') + '\n' });
   }
 
   private rulesPerCommit(tools: IptablesTools): number {
@@ -115,8 +141,11 @@ export class IptablesExecutor {
     return (await runChecked(this.options.runner, tools.save, ['-t', table])).stdout;
   }
 
-  /** Removes every jump and chain hybrid-proxy creates, and nothing else. `jumps`: the mode's (default iptables mode's). */
-  async cleanup(jumps: readonly BuiltinJump[] = builtinJumps()): Promise<void> {
+  /**
+   * Removes every jump, chain and set hybrid-proxy creates, and nothing else. `jumps`: the mode's (default: the
+   * iptables mode's); `sets`: destroyed once no rule refers to them (default: the dispatch gate and the hairpin set).
+   */
+  async cleanup(jumps: readonly BuiltinJump[] = builtinJumps(), sets: readonly string[] = [gateSetName(this.options.family), hairpinSetName(this.options.family)]): Promise<void> {
     const tools = await this.resolveTools();
     for (const jump of jumps) {
       // A jump may have been inserted more than once by an older run: delete until none is left.
@@ -135,6 +164,14 @@ export class IptablesExecutor {
     if (input) {
       const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
       if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
+    }
+    for (const set of sets) {
+      // A set that is absent (never created, or no ipset tool at all) leaves nothing to remove.
+      const listed = await this.options.runner.run('ipset', ['list', '-n', set]).catch((err: unknown) => {
+        if (err instanceof ToolMissingError) return { exitCode: 1 };
+        throw err;
+      });
+      if (listed.exitCode === 0) await runChecked(this.options.runner, 'ipset', ['destroy', set]);
     }
     this.applied = undefined;
   }

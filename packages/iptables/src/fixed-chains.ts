@@ -6,13 +6,17 @@ import type { BuiltinJump, Rule } from './rule-plan.js';
 const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
 
 /** The masquerade pair: KUBE-MARK-MASQ tags a packet, KUBE-POSTROUTING masquerades tagged packets once. */
-export function masqueradeChains(options: PlannerOptions): [string, Rule[]][] {
+export function masqueradeChains(options: PlannerOptions, hairpinSet?: string): [string, Rule[]][] {
   const mark = masqueradeMark(options);
   const bit = mark.split('/')[0]!;
+  // Inline endpoints have no KUBE-SEP chain to mark hairpin traffic in: after DNAT, a packet whose source is the
+  // endpoint it was sent to (ip,proto:port,ip in the set) is marked here instead, as kube-proxy's IPVS mode does.
+  const hairpin: Rule[] = hairpinSet ? [['-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ]] : [];
   return [
     [
       KUBE_POSTROUTING,
       [
+        ...hairpin,
         ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
         // Clear the bit so a re-traversal (e.g. through another namespace's rules) does not masquerade again.
         ['-j', 'MARK', '--xor-mark', bit],

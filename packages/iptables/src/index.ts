@@ -1,10 +1,14 @@
 export type { BuiltinJump, IptablesPlan, Rule, Table, TablePlan } from './rule-plan.js';
 export { countRules, TABLES } from './rule-plan.js';
-export type { PlannerOptions } from './planner-options.js';
-export { defaultPlannerOptions, masqueradeMark } from './planner-options.js';
+export type { Dispatch, EndpointChains, PlannerOptions } from './planner-options.js';
+export { defaultPlannerOptions, DISPATCH_MODES, ENDPOINT_CHAIN_MODES, masqueradeMark } from './planner-options.js';
 export type { EndpointSelection, NodeIdentity } from './endpoint-selection.js';
 export { selectClusterEndpoints } from './endpoint-selection.js';
-export { planIptables, renderPlan } from './planner.js';
+export type { IptablesPlanMemo } from './planner.js';
+export { createPlanMemo, planIptables, renderPlan } from './planner.js';
+export { PlanMemo } from './plan-memo.js';
+export type { DispatchedService, DispatchTree } from './dispatch-tree.js';
+export { dispatchTree, DISPATCH_ROOT, gateSetName, hairpinSetName, lastByte } from './dispatch-tree.js';
 export {
   chainHash,
   endpointChainName,
@@ -20,7 +24,7 @@ export { ruleComment } from './rule-comment.js';
 export type { RenderOptions, TableChange } from './restore-text.js';
 export { orderByJumps, quoteArg, renderRestoreInput, renderRule } from './restore-text.js';
 export type { AppliedState } from './chain-diff.js';
-export { appliedStateOf, fullChanges, partialChanges } from './chain-diff.js';
+export { appliedStateOf, fullChanges, partialChanges, sameRules } from './chain-diff.js';
 export type { SavedTable } from './save-parser.js';
 export { chainNames, parseSave } from './save-parser.js';
 export type { IptablesTools, IptablesVariant } from './iptables-tools.js';
@@ -32,3 +36,5 @@ export { IptablesExecutor } from './executor.js';
 
 export type { IpsetPlan, SavedIpsets } from './ipset-text.js';
 export { ipsetChanges, ipsetSteps, parseIpsetSave, savedIpsetsOf } from './ipset-text.js';
+export type { CanonicalTables } from './saved-rule.js';
+export { canonicalPlan, canonicalRule, canonicalSave, planDrift } from './saved-rule.js';

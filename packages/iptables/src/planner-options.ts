@@ -16,7 +16,26 @@ export interface PlannerOptions extends NodeIdentity {
   readonly serviceCIDRs: readonly string[];
   /** Rule comments cost memory and restore time; kube-proxy drops them in large clusters. */
   readonly comments: boolean;
+  /** Above this many endpoints in total, rules carry no comments (kube-proxy's largeClusterEndpointsThreshold). */
+  readonly commentsEndpointThreshold: number;
+  /**
+   * How nat KUBE-SERVICES reaches a Service: `tree`, a gate set and a 16×16 goto tree (see dispatch-tree.ts), or
+   * `linear`, kube-proxy's one rule per Service port, kept as the baseline.
+   */
+  readonly dispatch: Dispatch;
+  /**
+   * `per-endpoint`: kube-proxy's KUBE-SEP chain per endpoint. `inline`: the DNAT rules sit in the service chain and
+   * a hairpin set masquerades a Pod reaching itself; 10 × fewer chains, so every commit validates less (nft).
+   * ClientIP affinity keeps its KUBE-SEP chains either way.
+   */
+  readonly endpointChains: EndpointChains;
 }
+
+export type EndpointChains = 'inline' | 'per-endpoint';
+export const ENDPOINT_CHAIN_MODES: readonly EndpointChains[] = ['inline', 'per-endpoint'];
+
+export type Dispatch = 'tree' | 'linear';
+export const DISPATCH_MODES: readonly Dispatch[] = ['tree', 'linear'];
 
 export const defaultPlannerOptions: PlannerOptions = {
   family: 4,
@@ -25,6 +44,9 @@ export const defaultPlannerOptions: PlannerOptions = {
   masqueradeBit: 14,
   serviceCIDRs: [],
   comments: true,
+  commentsEndpointThreshold: 1000,
+  dispatch: 'tree',
+  endpointChains: 'inline',
   nodeName: '',
   zone: '',
 };

@@ -1,4 +1,5 @@
 import type { IPFamily } from '@hybrid-proxy/model';
+import type { IpsetPlan } from './ipset-text.js';
 
 export type Table = 'filter' | 'nat';
 export const TABLES: readonly Table[] = ['filter', 'nat'];
@@ -23,6 +24,8 @@ export interface IptablesPlan {
   readonly family: IPFamily;
   readonly tables: Readonly<Record<Table, TablePlan>>;
   readonly jumps: readonly BuiltinJump[];
+  /** Sets the rules match on; the executor creates them and keeps their members (the dispatch gate). */
+  readonly ipsets: readonly IpsetPlan[];
 }
 
 export function countRules(table: TablePlan): number {

@@ -7,15 +7,21 @@ import type { Rule } from './rule-plan.js';
 
 /** What one service port contributes to the tables. */
 export interface ServiceRules {
-  /** Rules for nat KUBE-SERVICES (the dispatch to the service chain). */
+  /** Rules for nat KUBE-SERVICES, or a dispatch leaf (the jump to the service chain). */
   readonly natDispatch: readonly Rule[];
+  /** The VIP of this family, which picks the dispatch leaf. */
+  readonly vip: string;
+  /** `VIP,proto:port`, the member of the dispatch gate set (when natDispatch is not empty). */
+  readonly gate: string;
   /** Rules for filter KUBE-SERVICES (REJECT / DROP when nothing can serve). */
   readonly filterRules: readonly Rule[];
-  /** The KUBE-SVC chain followed by its KUBE-SEP chains. */
+  /** The KUBE-SVC chain followed by its KUBE-SEP chains (none when the endpoints are inline). */
   readonly chains: readonly (readonly [string, readonly Rule[]])[];
+  /** Inline endpoints: `ip,proto:port,ip` members of the hairpin set, which masquerades a Pod reaching itself. */
+  readonly hairpin: readonly string[];
 }
 
-const EMPTY: ServiceRules = { natDispatch: [], filterRules: [], chains: [] };
+const EMPTY: ServiceRules = { natDispatch: [], vip: '', gate: '', filterRules: [], chains: [], hairpin: [] };
 
 export function serviceRules(entry: ServiceEntry, options: PlannerOptions): ServiceRules {
   const { service } = entry;
@@ -32,7 +38,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
     // Local policy with endpoints elsewhere drops silently; a Service with nothing at all rejects, so clients fail fast.
     const local = service.internalTrafficPolicy === 'Local' && selection.anyEndpoints;
     const verdict = local ? ['-j', 'DROP'] : ['-j', 'REJECT'];
-    return { natDispatch: [], filterRules: [[...destination(`${service.key} has no ${local ? 'local ' : ''}endpoints`), ...verdict]], chains: [] };
+    return { natDispatch: [], vip, gate: '', filterRules: [[...destination(`${service.key} has no ${local ? 'local ' : ''}endpoints`), ...verdict]], chains: [], hairpin: [] };
   }
 
   const svcChain = serviceChainName(service);
@@ -40,23 +46,37 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
   if (options.masqueradeAll) svcRules.push([...destination(`${service.key} cluster IP`), '-j', KUBE_MARK_MASQ]);
   else if (options.clusterCIDR) svcRules.push(['!', '-s', options.clusterCIDR, ...destination(`${service.key} cluster IP`), '-j', KUBE_MARK_MASQ]);
 
-  const endpoints = selection.endpoints.map((endpoint) => ({ endpoint, chain: endpointChainName(service, endpoint) }));
   const affinity = service.sessionAffinity.type === 'ClientIP';
+  const natDispatch: Rule[] = [[...destination(`${service.key} cluster IP`), '-j', svcChain]];
+  const gate = `${vip},${proto}:${service.port}`;
+  // Each rule takes its share of what the earlier rules left: 1/n, 1/(n-1), ... and the last takes the rest.
+  const pick = (i: number, n: number) => (n - i > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(n - i)] : []);
+
+  if (options.endpointChains === 'inline' && !affinity) {
+    // One DNAT rule per endpoint in the service chain, and no KUBE-SEP chain: ClientIP affinity needs one (the
+    // recent match records the chosen endpoint), nothing else does. Hairpin masquerade moves to the hairpin set.
+    const hairpin: string[] = [];
+    selection.endpoints.forEach((endpoint, i) => {
+      const to = joinHostPort(endpoint.ip, endpoint.port);
+      svcRules.push(['-p', proto, ...comment(`${service.key} -> ${to}`), ...pick(i, selection.endpoints.length), '-m', proto, '-j', 'DNAT', '--to-destination', to]);
+      hairpin.push(`${endpoint.ip},${proto}:${endpoint.port},${endpoint.ip}`);
+    });
+    return { natDispatch, vip, gate, filterRules: [], chains: [[svcChain, svcRules]], hairpin };
+  }
+
+  const endpoints = selection.endpoints.map((endpoint) => ({ endpoint, chain: endpointChainName(service, endpoint) }));
   if (affinity) {
     for (const { endpoint, chain } of endpoints) {
       svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...recent(options, ['--rcheck', '--seconds', String(service.sessionAffinity.timeoutSeconds), '--reap'], chain), '-j', chain]);
     }
   }
   endpoints.forEach(({ endpoint, chain }, i) => {
-    const remaining = endpoints.length - i;
-    // Each rule takes its share of what the earlier rules left: 1/n, 1/(n-1), ... and the last takes the rest.
-    const pick = remaining > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(remaining)] : [];
-    svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...pick, '-j', chain]);
+    svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...pick(i, endpoints.length), '-j', chain]);
   });
 
   const chains: [string, Rule[]][] = [[svcChain, svcRules]];
   for (const { endpoint, chain } of endpoints) chains.push([chain, endpointRules(service, endpoint, chain, affinity, options, comment)]);
-  return { natDispatch: [[...destination(`${service.key} cluster IP`), '-j', svcChain]], filterRules: [], chains };
+  return { natDispatch, vip, gate, filterRules: [], chains, hairpin: [] };
 }
 
 function endpointRules(service: ServicePort, endpoint: Endpoint, chain: string, affinity: boolean, options: PlannerOptions, comment: (t: string) => string[]): Rule[] {
@@ -74,7 +94,9 @@ function recent(options: PlannerOptions, action: string[], name: string): string
   return ['-m', 'recent', ...action, '--name', name, '--mask', mask, '--rsource'];
 }
 
-/** kube-proxy writes probabilities with ten decimals. */
+const probabilities: string[] = [];
+
+/** kube-proxy writes probabilities with ten decimals (memoised: a large cluster asks for the same few). */
 export function probability(n: number): string {
-  return (1 / n).toFixed(10);
+  return (probabilities[n] ??= (1 / n).toFixed(10));
 }

@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { FakeRunner, type RecordedCommand } from '@hybrid-proxy/exec';
-import { defaultPlannerOptions, IptablesExecutor, planIptables, RestoreError } from '@hybrid-proxy/iptables';
+import { defaultPlannerOptions, IptablesExecutor, planIptables, RestoreError, type PlannerOptions } from '@hybrid-proxy/iptables';
 import { buildSnapshot } from '@hybrid-proxy/model';
 import { eps, svc } from './scenarios.js';
 
 const options = { ...defaultPlannerOptions, family: 4 as const, clusterCIDR: '198.18.1.0/24' };
+const perEndpoint = { ...options, endpointChains: 'per-endpoint' as const };
 const p80 = [{ name: 'p80', port: 80 }];
-const plan = (svc1Endpoints: string[], extra: Record<string, unknown>[] = []) =>
-  planIptables(buildSnapshot([svc('svc1', '198.19.0.41', p80), svc('svc2', '198.19.0.42', p80), ...extra], [eps('svc1', svc1Endpoints), eps('svc2', ['198.18.1.9'])]), options);
+const plan = (svc1Endpoints: string[], extra: Record<string, unknown>[] = [], planner: PlannerOptions = perEndpoint) =>
+  planIptables(buildSnapshot([svc('svc1', '198.19.0.41', p80), svc('svc2', '198.19.0.42', p80), ...extra], [eps('svc1', svc1Endpoints), eps('svc2', ['198.18.1.9'])]), planner);
 
 const restores = (runner: FakeRunner): RecordedCommand[] => runner.calls.filter((c) => c.file.endsWith('-restore'));
 const declared = (input: string) => input.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]);
@@ -31,7 +32,43 @@ describe('IptablesExecutor against a recording runner', () => {
     const [restore] = restores(runner);
     expect(restore!.file).toBe('iptables-nft-restore');
     expect(restore!.args).toEqual(['-w', '5', '--noflush']);
-    expect(restore!.input).toContain('-A KUBE-SERVICES -d 198.19.0.41/32');
+    expect(restore!.input).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.41\/32/m);
+  });
+
+  it('keeps the sets beside the rules: stale members out before the restore, new ones in after it', async () => {
+    const runner = kernel();
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    await executor.apply(plan(['198.18.1.1'], [], options));
+    const first = runner.calls.filter((c) => c.file === 'ipset' || c.file.endsWith('-restore')).map((c) => `${c.file} ${c.args[0]}`);
+    // ipset save reads the kernel's members on a full sync; the sets exist before the rules that name them.
+    expect(first).toEqual(['ipset save', 'ipset save', 'ipset restore', 'iptables-nft-restore -w', 'ipset restore']);
+    expect(runner.calls.filter((c) => c.file === 'ipset' && c.args[0] === 'restore').map((c) => c.input)).toEqual([
+      'create KUBE-SVC-HAIRPIN hash:ip,port,ip family inet hashsize 4096 maxelem 4194304 comment\ncreate KUBE-SVC-GATE hash:ip,port family inet hashsize 4096 maxelem 1048576 comment\n',
+      'add KUBE-SVC-HAIRPIN 198.18.1.1,tcp:8080,198.18.1.1\nadd KUBE-SVC-HAIRPIN 198.18.1.9,tcp:8080,198.18.1.9\nadd KUBE-SVC-GATE 198.19.0.41,tcp:80\nadd KUBE-SVC-GATE 198.19.0.42,tcp:80\n',
+    ]);
+    runner.calls.length = 0;
+    // svc1 loses its endpoints (its members go, before the rules); svc3 arrives (its members come, after them).
+    const services = [svc('svc1', '198.19.0.41', p80), svc('svc2', '198.19.0.42', p80), svc('svc3', '198.19.0.43', p80)];
+    await executor.apply(planIptables(buildSnapshot(services, [eps('svc2', ['198.18.1.9']), eps('svc3', ['198.18.1.8'])]), options));
+    const second = runner.calls.filter((c) => c.file === 'ipset' || c.file.endsWith('-restore'));
+    expect(second.map((c) => `${c.file} ${c.args[0]}`)).toEqual(['ipset restore', 'iptables-nft-restore -w', 'ipset restore']);
+    expect(second[0]!.input).toBe('del KUBE-SVC-HAIRPIN 198.18.1.1,tcp:8080,198.18.1.1\ndel KUBE-SVC-GATE 198.19.0.41,tcp:80\n');
+    expect(second[2]!.input).toBe('add KUBE-SVC-HAIRPIN 198.18.1.8,tcp:8080,198.18.1.8\nadd KUBE-SVC-GATE 198.19.0.43,tcp:80\n');
+    // nat KUBE-SERVICES (the gate) stays as it is; filter gains svc1's REJECT.
+    const nat = second[1]!.input!.slice(second[1]!.input!.indexOf('*nat'));
+    expect(nat).not.toContain(':KUBE-SERVICES');
+    expect(nat).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.43\/32/m);
+  });
+
+  it('with inline endpoints, an endpoint change rewrites one service chain and nothing else', async () => {
+    const runner = kernel();
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    await executor.apply(plan(['198.18.1.1', '198.18.1.2'], [], options));
+    runner.calls.length = 0;
+    await executor.apply(plan(['198.18.1.1', '198.18.1.3'], [], options));
+    const input = restores(runner)[0]!.input!;
+    expect(declared(input)).toEqual([expect.stringMatching(/^KUBE-SVC-/)]);
+    expect(input).toContain('-j DNAT --to-destination 198.18.1.3:8080');
   });
 
   it('does not insert a jump that -C finds', async () => {

@@ -12,6 +12,30 @@ describe('the packet tracer itself', () => {
     expect(inCIDR('198.18.1.7', 'fd00::/8')).toBe(false);
   });
 
+  it('matches non-contiguous masks in address form, as the dispatch tree writes them', () => {
+    expect(inCIDR('198.19.3.37', '0.0.0.5/0.0.0.15')).toBe(true); // 37 = 0x25
+    expect(inCIDR('198.19.3.37', '0.0.0.32/0.0.0.240')).toBe(true);
+    expect(inCIDR('198.19.3.38', '0.0.0.5/0.0.0.15')).toBe(false);
+    expect(inCIDR('fd00:19::a5', '::5/::f')).toBe(true);
+    expect(inCIDR('fd00:19::a5', '::a0/::f0')).toBe(true);
+    expect(inCIDR('fd00:19::b5', '::a0/::f0')).toBe(false);
+  });
+
+  it('a goto returns to the caller of the chain it was taken from', () => {
+    const tracer = new RuleTracer(['*nat', ':KUBE-SERVICES - [0:0]', ':A - [0:0]', ':B - [0:0]',
+      '-A KUBE-SERVICES -j A', '-A KUBE-SERVICES -j DNAT --to-destination 198.18.1.9:1',
+      '-A A -g B', '-A A -j DNAT --to-destination 198.18.1.2:1', 'COMMIT', ''].join('\n'));
+    expect([...tracer.trace(packet).dnat.keys()]).toEqual(['198.18.1.9:1']);
+  });
+
+  it('matches dst,dst sets against the members renderPlan lists', () => {
+    const rules = (member: string) => [`# ipset create G hash:ip,port family inet`, `# ipset add G ${member}`, '*nat', ':KUBE-SERVICES - [0:0]',
+      '-A KUBE-SERVICES -m set --match-set G dst,dst -j DNAT --to-destination 198.18.1.1:1', 'COMMIT', ''].join('\n');
+    expect(new RuleTracer(rules('198.19.0.1,tcp:80')).trace(packet).dnat.size).toBe(1);
+    expect(new RuleTracer(rules('198.19.0.1,udp:80')).trace(packet).dnat.size).toBe(0);
+    expect(new RuleTracer(rules('198.19.0.1,tcp:81')).trace(packet).dnat.size).toBe(0);
+  });
+
   it('splits weight by statistic probabilities and follows jumps', () => {
     const tracer = new RuleTracer(['*nat', ':KUBE-SERVICES - [0:0]', ':A - [0:0]',
       '-A KUBE-SERVICES -d 198.19.0.1/32 -p tcp -m tcp --dport 80 -j A',
@@ -41,7 +65,9 @@ describe('the packet tracer itself', () => {
 
   it('refuses rules it does not understand instead of guessing', () => {
     const tracer = new RuleTracer(['*nat', ':KUBE-SERVICES - [0:0]', '-A KUBE-SERVICES -m set --match-set X dst -j ACCEPT', 'COMMIT', ''].join('\n'));
-    expect(() => tracer.trace(packet)).toThrow(/unsupported match module set/);
+    expect(() => tracer.trace(packet)).toThrow(/unsupported set match/);
+    const owner = new RuleTracer(['*nat', ':KUBE-SERVICES - [0:0]', '-A KUBE-SERVICES -m owner --uid-owner 0 -j ACCEPT', 'COMMIT', ''].join('\n'));
+    expect(() => owner.trace(packet)).toThrow(/unsupported match module owner/);
   });
 
   it('finds jumps to undefined chains', () => {

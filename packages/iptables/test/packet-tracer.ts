@@ -37,13 +37,18 @@ function ipToBigInt(ip: string): bigint {
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
+/** `net/bits`, or `net/mask` with a mask in address form, which may be non-contiguous (`0.0.0.5/0.0.0.15`). */
 export function inCIDR(ip: string, cidr: string): boolean {
-  const [net, bitsText] = cidr.split('/');
+  const [net, maskText] = cidr.split('/');
   const v6 = ip.includes(':');
   if (v6 !== net!.includes(':')) return false;
   const width = v6 ? 128n : 32n;
-  const bits = BigInt(bitsText ?? width);
-  const mask = bits === 0n ? 0n : ((1n << bits) - 1n) << (width - bits);
+  let mask: bigint;
+  if (maskText !== undefined && /[.:]/.test(maskText)) mask = ipToBigInt(maskText);
+  else {
+    const bits = BigInt(maskText ?? width);
+    mask = bits === 0n ? 0n : ((1n << bits) - 1n) << (width - bits);
+  }
   return (ipToBigInt(ip) & mask) === (ipToBigInt(net!) & mask);
 }
 
@@ -55,7 +60,7 @@ interface Matched {
   args: string[];
 }
 
-function evaluate(tokens: string[], packet: Packet): Matched {
+function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, ReadonlySet<string>>): Matched {
   let matches = true;
   let probability = 1;
   let negate = false;
@@ -93,7 +98,19 @@ function evaluate(tokens: string[], packet: Packet): Matched {
           const state = tokens[i + 2]!;
           i += 2;
           check(state.split(',').includes('NEW'));
+        } else if (module === 'set') {
+          const flags = tokens[i + 3];
+          if (tokens[i + 1] !== '--match-set' || (flags !== 'dst,dst' && flags !== 'dst,dst,src')) throw new Error(`unsupported set match in ${tokens.join(' ')}`);
+          const set = sets.get(tokens[i + 2]!);
+          if (!set) throw new Error(`set ${tokens[i + 2]} is not in the plan`);
+          i += 3;
+          const member = `${packet.destination},${packet.protocol}:${packet.port}`;
+          check(set.has(flags === 'dst,dst' ? member : `${member},${packet.source}`));
         } else if (module === 'mark') {
+          if (tokens[i + 1] === '!') {
+            negate = true;
+            i++;
+          }
           i += 2; // a new connection carries no mark yet
           check(false);
         } else if (!['tcp', 'udp', 'sctp'].includes(module)) throw new Error(`unsupported match module ${module}`);
@@ -113,9 +130,17 @@ function evaluate(tokens: string[], packet: Packet): Matched {
 
 export class RuleTracer {
   private readonly tables: Map<string, Map<string, string[][]>>;
+  /** Set members, from renderPlan's `# ipset add NAME MEMBER` lines. */
+  private readonly sets = new Map<string, Set<string>>();
 
   constructor(restoreText: string) {
     this.tables = new Map([...parseSave(restoreText)].map(([name, table]) => [name, new Map([...table.chains].map(([chain, rules]) => [chain, rules.map(tokenize)]))]));
+    for (const line of restoreText.split('\n')) {
+      const [, verb, name, member] = /^# ipset (create|add) (\S+) ?(\S*)/.exec(line) ?? [];
+      if (!verb || !name) continue;
+      if (!this.sets.has(name)) this.sets.set(name, new Set());
+      if (verb === 'add') this.sets.get(name)!.add(member!);
+    }
   }
 
   chains(table: string): string[] {
@@ -146,9 +171,11 @@ export class RuleTracer {
       // Returns the weight that falls through the end of the chain (back to the caller).
       if (depth > 16) throw new Error('jump depth over 16');
       let remaining = weight;
+      // Weight that a goto target let fall through: it returns to this chain's caller, not to this chain.
+      let returned = 0;
       for (const tokens of nat.get(chain) ?? []) {
         if (remaining <= 0) break;
-        const m = evaluate(tokens, packet);
+        const m = evaluate(tokens, packet, this.sets);
         if (!m.matches) continue;
         const taken = remaining * m.probability;
         remaining -= taken;
@@ -161,13 +188,15 @@ export class RuleTracer {
         } else if (m.target === 'RETURN') {
           return remaining + taken;
         } else if (m.target && nat.has(m.target)) {
-          const back = walk(m.target, taken, depth + 1);
-          if (!m.goto) remaining += back;
+          // A jump nests (nft allows 16 levels); a goto replaces this chain on the stack.
+          const back = walk(m.target, taken, m.goto ? depth : depth + 1);
+          if (m.goto) returned += back;
+          else remaining += back;
         } else if (m.target === 'MARK' || m.target === 'MASQUERADE') {
           remaining += taken;
         }
       }
-      return remaining;
+      return remaining + returned;
     };
     const unmatched = walk('KUBE-SERVICES', 1, 0);
     // The filter table runs after nat PREROUTING/OUTPUT: it sees each DNATed packet with its new destination.
@@ -176,10 +205,18 @@ export class RuleTracer {
       return { ...packet, destination: ip!, port: Number(port) };
     });
     if (unmatched > 1e-9) seen.push(packet);
+    // nat POSTROUTING sees the DNATed packet: the hairpin set (inline endpoints) marks a Pod reaching itself.
+    dnat.forEach((weight, to) => {
+      const [, ip, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(to)!;
+      const after = { ...packet, destination: ip!, port: Number(port) };
+      const first = (nat.get('KUBE-POSTROUTING') ?? []).map((tokens: string[]) => evaluate(tokens, after, this.sets)).find((m: Matched) => m.matches);
+      if (first?.target === 'KUBE-MARK-MASQ') masquerade += weight;
+    });
+    masquerade = Math.min(masquerade, 1);
     let filterVerdict: string | undefined;
     for (const p of seen) {
       for (const tokens of this.tables.get('filter')?.get('KUBE-SERVICES') ?? []) {
-        const m = evaluate(tokens, p);
+        const m = evaluate(tokens, p, this.sets);
         if (m.matches) {
           filterVerdict ??= m.target;
           break;

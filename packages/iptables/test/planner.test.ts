@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPlannerOptions, planIptables, renderPlan, type PlannerOptions } from '@hybrid-proxy/iptables';
-import type { IPFamily } from '@hybrid-proxy/model';
+import { createPlanMemo, defaultPlannerOptions, planIptables, renderPlan, type PlannerOptions } from '@hybrid-proxy/iptables';
+import { buildSnapshot, type IPFamily } from '@hybrid-proxy/model';
 import { RuleTracer } from './packet-tracer.js';
 import { SCENARIOS } from './scenarios.js';
 
@@ -13,6 +13,11 @@ const options = (family: IPFamily, extra: Partial<PlannerOptions> = {}): Planner
   ...extra,
 });
 
+/** kube-proxy's own layout, the baseline. */
+const KUBE_PROXY_LAYOUT = { dispatch: 'linear', endpointChains: 'per-endpoint' } as const;
+/** Every layout the planner writes: the default (gated tree, inline endpoints), the tree with KUBE-SEP chains, kube-proxy's. */
+const LAYOUTS = [{ dispatch: 'tree', endpointChains: 'inline' }, { dispatch: 'tree', endpointChains: 'per-endpoint' }, KUBE_PROXY_LAYOUT] as const;
+
 const render = (name: string, family: IPFamily = 4, extra: Partial<PlannerOptions> = {}) => renderPlan(planIptables(SCENARIOS[name]!, options(family, extra)));
 
 describe('golden plans', () => {
@@ -24,13 +29,30 @@ describe('golden plans', () => {
     await expect(render('dual-stack', 6)).toMatchFileSnapshot('./golden/dual-stack.v6.txt');
   });
 
+  it.each(['basic', 'dual-stack'])('%s in kube-proxy\'s layout: linear dispatch, per-endpoint chains (IPv4)', async (name) => {
+    await expect(render(name, 4, KUBE_PROXY_LAYOUT)).toMatchFileSnapshot(`./golden/${name}.linear.v4.txt`);
+  });
+
+  it('basic with per-endpoint chains under the tree (IPv4)', async () => {
+    await expect(render('basic', 4, { endpointChains: 'per-endpoint' })).toMatchFileSnapshot('./golden/basic.per-endpoint.v4.txt');
+  });
+
+  it('drops comments above the endpoint threshold, as kube-proxy does in large clusters', () => {
+    // Per-Service rules lose them; the handful of fixed rules keep theirs.
+    const perService = /^-A KUBE-(SVC|SEP|DISPATCH|SERVICES)\S* (?!-m comment --comment "kubernetes service nodeports).*--comment/m;
+    expect(render('basic', 4, { commentsEndpointThreshold: 2 })).not.toMatch(perService);
+    expect(render('basic', 4, { commentsEndpointThreshold: 3 })).toMatch(perService);
+  });
+
   it('masquerade-all, masquerade bit 5, without comments', async () => {
     await expect(render('basic', 4, { masqueradeAll: true, masqueradeBit: 5, comments: false, clusterCIDR: '' })).toMatchFileSnapshot('./golden/basic-masquerade-all.v4.txt');
   });
 
   it.each(Object.keys(SCENARIOS))('%s: no rule jumps to an undefined chain', (name) => {
-    expect(new RuleTracer(render(name)).undefinedJumps()).toEqual([]);
-    expect(new RuleTracer(render(name, 6)).undefinedJumps()).toEqual([]);
+    for (const layout of LAYOUTS) {
+      expect(new RuleTracer(render(name, 4, layout)).undefinedJumps()).toEqual([]);
+      expect(new RuleTracer(render(name, 6, layout)).undefinedJumps()).toEqual([]);
+    }
   });
 });
 
@@ -55,12 +77,59 @@ describe('packet flows through the planned rules', () => {
     { scenario: 'dual-stack', family: 6, name: 'IPv6 VIP goes to IPv6 endpoints', source: 'fd00:18::2', destination: 'fd00:19::45', port: 80, backends: ['[fd00:18:1::5]:8080', '[fd00:18:1::6]:8080'], masquerade: 1 },
   ];
 
-  it.each(flows)('$scenario: $name', (flow) => {
-    const tracer = new RuleTracer(render(flow.scenario, flow.family ?? 4));
+  it.each(LAYOUTS.flatMap((layout) => flows.map((flow) => ({ ...flow, layout, layoutName: `${layout.dispatch}/${layout.endpointChains}` }))))('$layoutName, $scenario: $name', (flow) => {
+    const tracer = new RuleTracer(render(flow.scenario, flow.family ?? 4, flow.layout));
     const trace = tracer.trace({ source: flow.source ?? client, destination: flow.destination, protocol: flow.protocol ?? 'tcp', port: flow.port });
     expect([...trace.dnat.keys()].sort()).toEqual([...(flow.backends ?? [])].sort());
     for (const p of trace.dnat.values()) expect(p).toBeCloseTo(1 / flow.backends!.length, 6);
     expect(trace.filterVerdict).toBe(flow.verdict);
     if (flow.masquerade !== undefined) expect(trace.masquerade).toBeCloseTo(flow.masquerade, 6);
+  });
+});
+
+/** The tree at scale: every VIP reaches its own Service through the gate and the goto tree, and nothing else does. */
+describe('the dispatch tree at 2,000 Services', () => {
+  const services = [];
+  const slices = [];
+  for (let i = 0; i < 2000; i++) {
+    const vip = `198.19.${i >> 8}.${i & 255}`;
+    services.push({ kind: 'Service', metadata: { name: `s${i}`, namespace: 'n' }, spec: { clusterIP: vip, clusterIPs: [vip, `fd00:19::${(i + 0x1000).toString(16)}`], ipFamilies: ['IPv4', 'IPv6'], ports: [{ name: 'p', port: 80 + (i % 3), targetPort: 8080 }] } });
+    slices.push({ kind: 'EndpointSlice', metadata: { name: `s${i}-4`, namespace: 'n', labels: { 'kubernetes.io/service-name': `s${i}` } }, addressType: 'IPv4', ports: [{ name: 'p', port: 8080 }], endpoints: [{ addresses: [`198.18.${(i >> 8) + 10}.${i & 255}`] }] });
+    slices.push({ kind: 'EndpointSlice', metadata: { name: `s${i}-6`, namespace: 'n', labels: { 'kubernetes.io/service-name': `s${i}` } }, addressType: 'IPv6', ports: [{ name: 'p', port: 8080 }], endpoints: [{ addresses: [`fd00:18::${(i + 0x1000).toString(16)}`] }] });
+  }
+  const snapshot = buildSnapshot(services, slices);
+
+  it.each([4, 6] as const)('IPv%s: 256 leaves of about n/256 rules, each VIP to its own backend, other ports to nothing', (family) => {
+    const plan = planIptables(snapshot, options(family));
+    const leaves = [...plan.tables.nat.keys()].filter((c) => /^KUBE-DISPATCH-[0-9A-F]{2}$/.test(c));
+    expect(leaves).toHaveLength(256);
+    expect(Math.max(...leaves.map((c) => plan.tables.nat.get(c)!.length))).toBeLessThanOrEqual(8);
+    expect(plan.tables.nat.get('KUBE-SERVICES')).toHaveLength(2); // the gate, then the node ports
+    const tracer = new RuleTracer(renderPlan(plan));
+    for (const i of [0, 1, 15, 16, 255, 256, 1000, 1999]) {
+      const vip = family === 4 ? `198.19.${i >> 8}.${i & 255}` : `fd00:19::${(i + 0x1000).toString(16)}`;
+      const backend = family === 4 ? `198.18.${(i >> 8) + 10}.${i & 255}:8080` : `[fd00:18::${(i + 0x1000).toString(16)}]:8080`;
+      const source = family === 4 ? '198.18.0.2' : 'fd00:18:ff::2';
+      expect([...tracer.trace({ source, destination: vip, protocol: 'tcp', port: 80 + (i % 3) }).dnat.keys()]).toEqual([backend]);
+      expect(tracer.trace({ source, destination: vip, protocol: 'tcp', port: 80 + ((i + 1) % 3) }).dnat.size).toBe(0);
+    }
+  });
+
+  it('the same flows as the linear layout, VIP by VIP', () => {
+    const tree = new RuleTracer(renderPlan(planIptables(snapshot, options(4))));
+    const linear = new RuleTracer(renderPlan(planIptables(snapshot, options(4, KUBE_PROXY_LAYOUT))));
+    for (let i = 0; i < 2000; i += 37) {
+      const packet = { source: '198.18.0.2', destination: `198.19.${i >> 8}.${i & 255}`, protocol: 'tcp' as const, port: 80 + (i % 3) };
+      expect(tree.trace(packet)).toEqual(linear.trace(packet));
+    }
+  });
+
+  it('re-plans an unchanged Service port to the very same rule arrays (PlanMemo)', () => {
+    const memo = createPlanMemo();
+    const first = planIptables(snapshot, options(4), memo);
+    const again = planIptables(buildSnapshot(services, slices), options(4), memo);
+    const chain = [...first.tables.nat.keys()].find((c) => c.startsWith('KUBE-SVC-'))!;
+    expect(again.tables.nat.get(chain)).toBe(first.tables.nat.get(chain));
+    expect(memo.size).toBe(2000);
   });
 });

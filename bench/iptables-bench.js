@@ -1,64 +1,253 @@
-// The iptables mode at scale, inside a network namespace of its own (iptables-nft).
-import { defaultPlannerOptions, IptablesExecutor, planIptables } from '@hybrid-proxy/iptables';
-import { addNamespace, deleteNamespace, namespacePrefix } from '@hybrid-proxy/lab';
-import { buildSnapshot } from '@hybrid-proxy/model';
-import { clusterObjects } from './cluster-objects.js';
+// The iptables mode at scale: hybrid-proxy's layout (gated tree dispatch, inline endpoints) against kube-proxy's
+// (linear KUBE-SERVICES, a KUBE-SEP chain per endpoint), on iptables-nft and iptables-legacy, in namespaces.
+import { createRunner, runChecked } from '@hybrid-proxy/exec';
+import { createPlanMemo, defaultPlannerOptions, iptablesTools, IptablesExecutor, planIptables } from '@hybrid-proxy/iptables';
+import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticSlice, syntheticVip } from '@hybrid-proxy/lab';
+import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
+import { connectLab, NON_SERVICE_TARGET } from './connect-latency.js';
 import { count, median, ms, time } from './measure.js';
 
 const ENDPOINTS = 10;
-const PLAN_RUNS = 5;
-const PARTIAL_RUNS = 5;
+const PLAN_RUNS = 3;
+const CHANGE_RUNS = 5;
+const FLOOR_RUNS = 5;
+const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 1000);
 
-/** The cluster with one endpoint of Service 0 moved to another address (a one-endpoint change). */
-function withMovedEndpoint(n, run) {
-  const { services, slices } = clusterObjects(n, ENDPOINTS);
-  slices[0].endpoints[0] = { addresses: [`198.18.255.${run}`], conditions: { ready: true } };
-  return buildSnapshot(services, slices);
+export const LAYOUTS = {
+  'hybrid-proxy': { dispatch: 'tree', endpointChains: 'inline' },
+  'tree + KUBE-SEP chains': { dispatch: 'tree', endpointChains: 'per-endpoint' },
+  'kube-proxy': { dispatch: 'linear', endpointChains: 'per-endpoint' },
+};
+const BASE = { ...defaultPlannerOptions, family: 4, clusterCIDR: '198.18.0.0/16' };
+const options = (layout) => ({ ...BASE, ...LAYOUTS[layout] });
+
+/**
+ * The cluster as the API watcher holds it (converted objects, kept between events), and one-endpoint changes as
+ * they arrive: event `run` moves the first endpoint of Service 0. A change is converted and assembled the way the
+ * watcher does, so unchanged Services keep their entries.
+ */
+function cluster(n) {
+  const { services, slices } = syntheticCluster(n, ENDPOINTS);
+  const serviceDefs = services.map((s) => convertService(s).value);
+  const sliceDefs = slices.map((s) => convertEndpointSlice(s).value);
+  const assembler = new SnapshotAssembler();
+  return {
+    initial: assembler.assemble(serviceDefs, sliceDefs),
+    /** Event `run`: returns the next snapshot. */
+    change(run) {
+      const moved = syntheticSlice(0, ENDPOINTS);
+      moved.endpoints[0] = { addresses: [`198.18.254.${run}`], conditions: { ready: true } };
+      sliceDefs[0] = convertEndpointSlice(moved).value;
+      return assembler.assemble(serviceDefs, sliceDefs);
+    },
+  };
 }
 
-export async function iptablesSection(scales) {
-  const options = { ...defaultPlannerOptions, family: 4, clusterCIDR: '198.18.0.0/16', serviceCIDRs: ['198.19.0.0/16'] };
-  const rows = [];
-  for (const n of scales) {
-    const { services, slices } = clusterObjects(n, ENDPOINTS);
-    const snapshot = buildSnapshot(services, slices);
-    const plans = [];
-    for (let i = 0; i < PLAN_RUNS; i++) plans.push(await time(() => planIptables(snapshot, options)));
-    const planMs = median(plans);
-    const plan = planIptables(snapshot, options);
-    const rules = [...plan.tables.nat.values(), ...plan.tables.filter.values()].reduce((a, r) => a + r.length, 0);
-    const ns = `${namespacePrefix()}-bench`;
-    const runner = await addNamespace(ns);
-    try {
-      const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft', lockWaitSeconds: 60 });
-      const fullMs = await time(() => executor.apply(plan));
-      const partials = [];
-      for (let run = 1; run <= PARTIAL_RUNS; run++) {
-        const next = planIptables(withMovedEndpoint(n, run), options);
-        partials.push(await time(() => executor.apply(next)));
+const rulesOf = (plan) => [...plan.tables.nat.values(), ...plan.tables.filter.values()].reduce((a, r) => a + r.length, 0);
+const chainsOf = (plan) => plan.tables.nat.size + plan.tables.filter.size;
+
+/** The cost of one commit that adds a rule to the table as it stands: what every partial sync pays at least. */
+async function floor(run, tools) {
+  const samples = [];
+  for (let i = 0; i < FLOOR_RUNS; i++) {
+    samples.push(await time(() => runChecked(run, tools.restore, ['-w', '60', '--noflush'], { input: '*nat\n:KUBE-BENCH-FLOOR - [0:0]\n-A KUBE-BENCH-FLOOR -j RETURN\nCOMMIT\n' })));
+    await runChecked(run, tools.restore, ['-w', '60', '--noflush'], { input: '*nat\n:KUBE-BENCH-FLOOR - [0:0]\n-X KUBE-BENCH-FLOOR\nCOMMIT\n' });
+  }
+  return median(samples);
+}
+
+/** The same sets and restore input, fed straight to the tools in a fresh namespace: the raw cost of the ruleset. */
+async function rawRestore(prefix, plan, input, tools) {
+  const ns = `${prefix}-raw`;
+  const run = await addNamespace(ns);
+  try {
+    const sets = plan.ipsets.flatMap((s) => [`create ${s.name} ${s.type} comment`, ...s.entries.map((e) => `add ${s.name} ${e}`)]);
+    return await time(async () => {
+      if (sets.length > 0) await runChecked(run, 'ipset', ['restore'], { input: sets.join('\n') + '\n' });
+      await runChecked(run, tools.restore, ['-w', '60', '--noflush'], { input, timeoutMs: 600_000 });
+    });
+  } finally {
+    await deleteNamespace(ns);
+  }
+}
+
+/** First, middle and last Service in KUBE-SERVICES order (kube-proxy's walk), as connect targets. */
+function vipTargets(snapshot) {
+  const keys = [...snapshot.entries.keys()];
+  return [keys[0], keys[keys.length >> 1], keys.at(-1)].map((key) => ({ host: syntheticVip(Number(/svc-(\d+):/.exec(key)[1])), port: 80 }));
+}
+
+async function measureLayout(prefix, n, variant, layout, dataPlane) {
+  const events = cluster(n);
+  const snapshot = events.initial;
+  const ns = `${prefix}-${variant}-${layout.replace(/\W+/g, '')}`;
+  const run = await addNamespace(ns);
+  try {
+    const tools = iptablesTools(4, variant);
+    const memo = createPlanMemo();
+    const plan = planIptables(snapshot, options(layout), memo);
+    const executor = new IptablesExecutor({ runner: run, family: 4, variant, lockWaitSeconds: 60 });
+    let input = '';
+    const fullMs = await time(async () => (input = (await executor.apply(plan)).input));
+    const rawMs = await rawRestore(ns, plan, input, tools);
+    const floorMs = await floor(run, tools);
+    const changes = [];
+    for (let i = 1; i <= CHANGE_RUNS; i++) {
+      // From the watch event to the rules in the kernel: conversion, snapshot, planning (memo), the partial sync.
+      changes.push(await time(() => executor.apply(planIptables(events.change(i), options(layout), memo))));
+    }
+    let latency;
+    if (dataPlane) {
+      const lab = await connectLab(ns, ns);
+      try {
+        latency = await lab.measure([...vipTargets(snapshot), NON_SERVICE_TARGET], CONNECTS);
+      } finally {
+        await lab.destroy();
       }
-      const partialMs = median(partials);
-      rows.push({ n, rules, planMs, fullMs, partialMs });
-      console.log(`iptables ${n} × ${ENDPOINTS}: ${rules} rules, plan ${ms(planMs)}, full ${ms(fullMs)}, partial ${ms(partialMs)}`);
+    }
+    const row = { n, variant, layout, rules: rulesOf(plan), chains: chainsOf(plan), fullMs, rawMs, floorMs, changeMs: median(changes), latency };
+    console.log('iptables', JSON.stringify(row));
+    return row;
+  } finally {
+    await deleteNamespace(ns);
+  }
+}
+
+/** A non-service connection through a node whose nat table has its hooks and no rule at all. */
+async function emptyRuleset(prefix, variant) {
+  const ns = `${prefix}-${variant}-empty`;
+  const run = await addNamespace(ns);
+  try {
+    await runChecked(run, iptablesTools(4, variant).restore, ['--noflush'], { input: '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n' });
+    const lab = await connectLab(ns, ns);
+    try {
+      const [nonService] = await lab.measure([NON_SERVICE_TARGET], CONNECTS);
+      return nonService;
     } finally {
-      await deleteNamespace(ns);
+      await lab.destroy();
+    }
+  } finally {
+    await deleteNamespace(ns);
+  }
+}
+
+function planning(n) {
+  const snapshot = buildSnapshot(...Object.values(syntheticCluster(n, ENDPOINTS)));
+  const rows = [];
+  for (const layout of Object.keys(LAYOUTS)) {
+    const cold = [];
+    for (let i = 0; i < PLAN_RUNS; i++) {
+      const start = performance.now();
+      planIptables(snapshot, options(layout));
+      cold.push(performance.now() - start);
+    }
+    const events = cluster(n);
+    const memo = createPlanMemo();
+    planIptables(events.initial, options(layout), memo);
+    const warm = [];
+    for (let i = 1; i <= CHANGE_RUNS; i++) {
+      const next = events.change(i);
+      const start = performance.now();
+      planIptables(next, options(layout), memo);
+      warm.push(performance.now() - start);
+    }
+    rows.push({ layout, coldMs: median(cold), warmMs: median(warm) });
+  }
+  return rows;
+}
+
+/** The real proxy at 10k × 10 behind the API double: first sync and resident memory. */
+async function proxyMemory(n) {
+  const { services, slices } = syntheticCluster(n, ENDPOINTS);
+  const node = await ScaleNode.start({ objects: [...services, ...slices], proxyArgs: ['--iptables-variant', 'nft', '--cluster-cidr', '198.18.0.0/16'] });
+  try {
+    const { firstSyncMs } = await node.startProxy();
+    await new Promise((r) => setTimeout(r, 5000));
+    return { firstSyncMs, ...(await node.memory()) };
+  } finally {
+    await node.destroy();
+  }
+}
+
+const ratio = (x) => `${x.toFixed(2)}×`;
+
+export async function iptablesSection(scales) {
+  const prefix = `${namespacePrefix()}-bench`;
+  const largest = Math.max(...scales);
+  const plans = scales.map((n) => ({ n, rows: planning(n) }));
+  const rows = [];
+  const empty = {};
+  for (const variant of ['nft', 'legacy']) {
+    empty[variant] = await emptyRuleset(prefix, variant);
+    for (const n of scales) {
+      for (const layout of Object.keys(LAYOUTS)) {
+        if (variant === 'legacy' && layout === 'tree + KUBE-SEP chains') continue;
+        rows.push(await measureLayout(prefix, n, variant, layout, n === largest));
+      }
     }
   }
-  return [
-    '## iptables mode, kube-proxy layout (iptables-nft, in a network namespace)',
+  const memory = await proxyMemory(largest);
+  const find = (n, variant, layout) => rows.find((r) => r.n === n && r.variant === variant && r.layout === layout);
+  const lines = [
+    '## iptables mode at scale: hybrid-proxy\'s layout against kube-proxy\'s',
     '',
-    `Each Service has one TCP port and ${ENDPOINTS} ready endpoints. Planning is the pure planner (median of ${PLAN_RUNS}); the full apply is`,
-    'the first sync (jumps, then `iptables-restore --noflush` in commits of about 2000 rules, ordered by jumps); the partial',
-    `sync moves one endpoint of one Service (median of ${PARTIAL_RUNS}): it rewrites that Service's chains and removes the old endpoint chain.`,
+    `Each Service has one TCP port and ${ENDPOINTS} ready endpoints. **hybrid-proxy**: KUBE-SERVICES holds an ipset gate into a 16×16 goto`,
+    'tree of 256 leaves, and endpoints are DNAT rules inline in the service chain (hairpin by a set). **kube-proxy**: one',
+    'KUBE-SERVICES rule per Service and a KUBE-SEP chain per endpoint (`--dispatch linear`). The middle layout keeps the',
+    'tree but has KUBE-SEP chains, to show what the chains alone cost.',
     '',
-    '| Services × endpoints | rules | planning | full apply | one-endpoint partial sync | partial / full |',
-    '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${count(r.n)} × ${ENDPOINTS} | ${count(r.rules)} | ${ms(r.planMs)} | ${ms(r.fullMs)} | ${ms(r.partialMs)} | ${(r.partialMs / r.fullMs).toFixed(3)}× |`),
+    '### Control plane',
     '',
-    'For scale: one `iptables-nft-restore --noflush` transaction of a whole 1,000 × 10 table took 8.4 s here and a 10,000 × 10',
-    'one did not finish within 120 s (the transaction cost grows faster than linearly), which is why large inputs are split.',
-    'On nf_tables every commit that adds rules re-validates the reachable ruleset, so the partial sync has a floor that grows',
-    'with the table; the scale issue (gated, tree-dispatched layout) works on that floor.',
+    'Full apply: the first sync (jumps, reading the kernel, sets, `iptables-restore --noflush` in commits of about 2000 rules on nft);',
+    'raw: the same sets and restore input fed straight to `ipset restore` and `iptables-restore` in a fresh namespace.',
+    `Floor: one commit that adds one rule to the table as it stands (median of ${FLOOR_RUNS}); every partial sync pays it at least.`,
+    `One-endpoint change: from the snapshot with the change to the rules in the kernel, planning included (median of ${CHANGE_RUNS}).`,
+    '',
+    '| iptables | Services × endpoints | layout | rules | chains | full apply | raw restore | apply / raw | floor | one-endpoint change | change / floor |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.variant} | ${count(r.n)} × ${ENDPOINTS} | ${r.layout} | ${count(r.rules)} | ${count(r.chains)} | ${ms(r.fullMs)} | ${ms(r.rawMs)} | ${ratio(r.fullMs / r.rawMs)} | ${ms(r.floorMs)} | ${ms(r.changeMs)} | ${ratio(r.changeMs / r.floorMs)} |`),
     '',
   ];
+  for (const variant of ['nft', 'legacy']) {
+    const ours = find(largest, variant, 'hybrid-proxy');
+    const theirs = find(largest, variant, 'kube-proxy');
+    lines.push(`At ${count(largest)} × ${ENDPOINTS} on ${variant}: kube-proxy's layout takes ${ratio(theirs.changeMs / ours.changeMs)} as long as hybrid-proxy's for a one-endpoint change, and hybrid-proxy's floor is ${ratio(ours.floorMs / theirs.floorMs)} of kube-proxy's.`);
+  }
+  lines.push(
+    '',
+    '### Planning',
+    '',
+    `The pure planner alone. Cold: a first plan (median of ${PLAN_RUNS}). Warm: the snapshot of a one-endpoint change (assembled as the`,
+    `watcher does) re-planned with the memo of unchanged Service ports, as the sync loop does (median of ${CHANGE_RUNS}).`,
+    '',
+    '| Services × endpoints | layout | cold | warm |',
+    '|---|---|---|---|',
+    ...plans.flatMap(({ n, rows: r }) => r.map((p) => `| ${count(n)} × ${ENDPOINTS} | ${p.layout} | ${ms(p.coldMs)} | ${ms(p.warmMs)} |`)),
+    '',
+    '### Data plane',
+    '',
+    `New-connection latency at ${count(largest)} × ${ENDPOINTS}: medians of ${count(CONNECTS)} interleaved TCP connects from a client namespace through the`,
+    'node namespace to a Pod namespace. VIPs are the first, middle and last Service in kube-proxy\'s KUBE-SERVICES order;',
+    'the non-service connection goes to a Pod address directly. Ratios: the slowest VIP to the fastest, and the non-service',
+    'connection to the same connection through a node with an empty nat table (hooks only).',
+    '',
+    '| iptables | layout | first VIP | middle VIP | last VIP | slowest / fastest VIP | non-service | non-service / empty ruleset |',
+    '|---|---|---|---|---|---|---|---|',
+  );
+  for (const r of rows.filter((row) => row.latency)) {
+    const [first, middle, last, nonService] = r.latency;
+    const vips = [first, middle, last];
+    lines.push(`| ${r.variant} | ${r.layout} | ${first.toFixed(0)} µs | ${middle.toFixed(0)} µs | ${last.toFixed(0)} µs | ${ratio(Math.max(...vips) / Math.min(...vips))} | ${nonService.toFixed(0)} µs | ${ratio(nonService / empty[r.variant])} |`);
+  }
+  lines.push(
+    `| nft | empty ruleset | | | | | ${empty.nft.toFixed(0)} µs | 1.00× |`,
+    `| legacy | empty ruleset | | | | | ${empty.legacy.toFixed(0)} µs | 1.00× |`,
+    '',
+    '### Memory',
+    '',
+    `The real \`hybrid-proxy run\` following the API double with ${count(largest)} Services × ${ENDPOINTS} endpoints (iptables-nft, default layout):`,
+    `first sync ${ms(memory.firstSyncMs)} after start; resident memory ${memory.rssMiB.toFixed(0)} MiB, peak ${memory.peakMiB.toFixed(0)} MiB.`,
+    '',
+  );
+  return lines;
 }

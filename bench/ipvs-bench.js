@@ -5,7 +5,7 @@ import { IpvsExecutor, planIpvs, defaultIpvsPlannerOptions } from '@hybrid-proxy
 import { runChecked } from '@hybrid-proxy/exec';
 import { addNamespace, deleteNamespace, namespacePrefix, runInVm } from '@hybrid-proxy/lab';
 import { buildSnapshot } from '@hybrid-proxy/model';
-import { clusterObjects } from './cluster-objects.js';
+import { syntheticCluster as clusterObjects } from '@hybrid-proxy/lab';
 import { median, ms, count, time } from './measure.js';
 
 const ENDPOINTS = 10;
@@ -27,6 +27,7 @@ async function guest(scales) {
       await executor.setSysctls();
       const plan = planIpvs(buildSnapshot(services, slices), { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.0.0/16' });
       const fullMs = await time(() => executor.apply(plan, { full: true }));
+      process.stderr.write(`ipvs ${n}: full sync ${ms(fullMs)}\n`);
       const partials = [];
       for (let run = 1; run <= RUNS; run++) {
         const moved = clusterObjects(n, ENDPOINTS);
@@ -44,7 +45,7 @@ async function guest(scales) {
 
 export async function ipvsSection(scales) {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const vm = await runInVm([process.execPath, 'bench/ipvs-bench.js', '--guest', scales.join(',')], { cwd: root, timeoutMs: 1_800_000 });
+  const vm = await runInVm([process.execPath, 'bench/ipvs-bench.js', '--guest', scales.join(',')], { cwd: root, timeoutMs: 1_800_000, onOutput: (text) => process.stdout.write(text) });
   try {
     const line = vm.stdout.split('\n').find((l) => l.startsWith('IPVS-BENCH '));
     const failure = vm.stdout.split('\n').find((l) => l.startsWith('IPVS-BENCH-ERROR '));

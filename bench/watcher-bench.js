@@ -2,7 +2,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerProcess } from '@hybrid-proxy/lab';
 import { KubernetesApiSource } from '@hybrid-proxy/watcher';
-import { clusterObjects, sliceObject } from './cluster-objects.js';
+import { syntheticCluster as clusterObjects, syntheticSlice as sliceObject } from '@hybrid-proxy/lab';
 import { count, mib, ms } from './measure.js';
 
 const quiet = { info() {}, warn() {}, error() {} };

@@ -21,3 +21,6 @@ export { parsePrometheusText, sampleValue } from './prometheus-text.js';
 export { LAB_BPFFS_ROOT, mountLabBpffs, unmountLabBpffs } from './lab-bpffs.js';
 export type { VmOptions, VmResult } from './vm-runner.js';
 export { runInVm, vmImage } from './vm-runner.js';
+export type { ScaleNodeOptions, SyncLine } from './scale-node.js';
+export { ScaleNode } from './scale-node.js';
+export { syntheticCluster, syntheticService, syntheticSlice, syntheticVip } from './synthetic-cluster.js';

@@ -93,7 +93,7 @@ export function dispatchTree(services: readonly DispatchedService[], family: IPF
       name,
       type: `hash:ip,port family ${family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 1048576`,
       comment: 'every ClusterIP,protocol:port with endpoints: the gate of KUBE-SERVICES',
-      entries: members.sort(),
+      entries: members, // snapshot order (sorted by Service port key), stable from one plan to the next
     },
   };
 }

@@ -92,7 +92,7 @@ export class IptablesExecutor {
         changes = partialChanges(plan, this.applied!.tables);
         sets = this.applied!.sets;
       }
-      // Set members change outside the rules' transaction: stale ones go first, new ones once their rules exist.
+      // Sets exist before the rules that name them; members change after the rules, in one call (see ipsetSteps).
       const setSteps = ipsetSteps(sets, plan.ipsets);
       await this.restoreSets(setSteps.before);
       const input = isNoChange(changes) ? '' : renderRestoreInput(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });

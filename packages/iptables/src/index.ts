@@ -6,7 +6,7 @@ export type { EndpointSelection, NodeIdentity } from './endpoint-selection.js';
 export { selectClusterEndpoints } from './endpoint-selection.js';
 export type { IptablesPlanMemo } from './planner.js';
 export { createPlanMemo, planIptables, renderPlan } from './planner.js';
-export { PlanMemo } from './plan-memo.js';
+export { PlanMemo, sameEntry } from './plan-memo.js';
 export type { DispatchedService, DispatchTree } from './dispatch-tree.js';
 export { dispatchTree, DISPATCH_ROOT, gateSetName, hairpinSetName, lastByte } from './dispatch-tree.js';
 export {

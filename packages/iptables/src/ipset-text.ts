@@ -29,9 +29,11 @@ export function savedIpsetsOf(desired: readonly IpsetPlan[]): SavedIpsets {
 }
 
 /**
- * `ipset restore` commands, in two steps around the rule update. `before`: create missing sets (rules must find
- * them) and delete stale members (a member must not lead into rules that are going away). `after`: add the new
- * members, once the rules they lead to exist. Never flushes a set, so matching never stops for a present member.
+ * `ipset restore` commands, in two steps around the rule update. `before`: create missing sets, which the rules
+ * name. `after`: every membership change, in one call, once the rules are in place: a member removed after its
+ * rules never leads into nothing, and a member added after its rules never gates traffic into a missing leaf.
+ * (A new endpoint's hairpin member lands a moment after its DNAT rule; kube-proxy's own KUBE-SEP chain swap has
+ * the same moment.) Never flushes a set, so a present member keeps matching throughout.
  */
 export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]): { before: string[]; after: string[] } {
   const before: string[] = [];
@@ -41,7 +43,7 @@ export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]):
     if (!existing) before.push(`create ${set.name} ${set.type} comment`);
     const have = existing?.entries ?? new Set<string>();
     const want = new Set(set.entries);
-    for (const entry of have) if (!want.has(entry)) before.push(`del ${set.name} ${entry}`);
+    for (const entry of have) if (!want.has(entry)) after.push(`del ${set.name} ${entry}`);
     for (const entry of set.entries) if (!have.has(entry)) after.push(`add ${set.name} ${entry}`);
   }
   return { before, after };

@@ -1,5 +1,4 @@
-import { isDeepStrictEqual } from 'node:util';
-import type { ServiceEntry } from '@hybrid-proxy/model';
+import type { Endpoint, ServiceEntry, ServicePort } from '@hybrid-proxy/model';
 
 /**
  * Remembers each Service port's planned rules between plans. Snapshots are rebuilt on every change, but almost
@@ -20,7 +19,7 @@ export class PlanMemo<T> {
 
   get(key: string, entry: ServiceEntry, plan: (entry: ServiceEntry) => T): T {
     const cached = this.entries.get(key);
-    if (cached && (cached.entry === entry || isDeepStrictEqual(cached.entry, entry))) return cached.value;
+    if (cached && sameEntry(cached.entry, entry)) return cached.value;
     const value = plan(entry);
     this.entries.set(key, { entry, value });
     return value;
@@ -34,4 +33,51 @@ export class PlanMemo<T> {
   get size(): number {
     return this.entries.size;
   }
+}
+
+const sameList = <T>(a: readonly T[], b: readonly T[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
+
+/**
+ * Field by field (node:util's isDeepStrictEqual took longer than planning afresh). A field added to ServicePort or
+ * Endpoint must be added here: the memo test plans every field changed one at a time.
+ */
+export function sameEntry(a: ServiceEntry, b: ServiceEntry): boolean {
+  if (a === b) return true;
+  return sameServicePort(a.service, b.service) && a.endpoints.length === b.endpoints.length && a.endpoints.every((e, i) => sameEndpoint(e, b.endpoints[i]!));
+}
+
+function sameServicePort(a: ServicePort, b: ServicePort): boolean {
+  return (
+    a === b ||
+    (a.key === b.key &&
+      a.namespace === b.namespace &&
+      a.name === b.name &&
+      a.portName === b.portName &&
+      a.protocol === b.protocol &&
+      a.port === b.port &&
+      a.nodePort === b.nodePort &&
+      a.targetPort === b.targetPort &&
+      a.externalTrafficPolicy === b.externalTrafficPolicy &&
+      a.internalTrafficPolicy === b.internalTrafficPolicy &&
+      a.sessionAffinity.type === b.sessionAffinity.type &&
+      a.sessionAffinity.timeoutSeconds === b.sessionAffinity.timeoutSeconds &&
+      sameList(a.clusterIPs, b.clusterIPs) &&
+      sameList(a.externalIPs, b.externalIPs) &&
+      sameList(a.loadBalancerIPs, b.loadBalancerIPs))
+  );
+}
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return (
+    a === b ||
+    (a.ip === b.ip &&
+      a.family === b.family &&
+      a.port === b.port &&
+      a.ready === b.ready &&
+      a.serving === b.serving &&
+      a.terminating === b.terminating &&
+      a.nodeName === b.nodeName &&
+      a.zone === b.zone &&
+      sameList(a.zoneHints, b.zoneHints))
+  );
 }

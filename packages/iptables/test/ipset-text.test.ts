@@ -8,10 +8,10 @@ const desired = [
 ];
 
 describe('ipset changes', () => {
-  it('creates missing sets and drops stale members before the rules change, and adds members after', () => {
+  it('creates missing sets before the rules change, and changes members after it, in one call', () => {
     expect(ipsetSteps(saved, desired)).toEqual({
-      before: ['del KUBE-CLUSTER-IP 198.19.0.11,tcp:80', 'create KUBE-IPVS-IPS hash:ip family inet comment'],
-      after: ['add KUBE-CLUSTER-IP 198.19.0.12,tcp:80', 'add KUBE-IPVS-IPS 198.19.0.10'],
+      before: ['create KUBE-IPVS-IPS hash:ip family inet comment'],
+      after: ['del KUBE-CLUSTER-IP 198.19.0.11,tcp:80', 'add KUBE-CLUSTER-IP 198.19.0.12,tcp:80', 'add KUBE-IPVS-IPS 198.19.0.10'],
     });
     expect(ipsetChanges(saved, desired)).toEqual([...ipsetSteps(saved, desired).before, ...ipsetSteps(saved, desired).after]);
   });

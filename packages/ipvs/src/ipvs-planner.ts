@@ -55,7 +55,8 @@ export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions): IpvsP
     { name: IPSET_NAMES.clusterIP, type: SET_TYPES.clusterIP, comment: 'Kubernetes service cluster ip + port for masquerade purpose', entries: [...new Set(clusterIPEntries)].sort() },
     { name: IPSET_NAMES.loopBack, type: SET_TYPES.loopBack, comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose', entries: [...new Set(loopBackEntries)].sort() },
     { name: IPSET_NAMES.ipvsIPs, type: SET_TYPES.ipvsIPs, comment: 'IPVS virtual server IP addresses', entries: [...addresses].sort() },
-  ].map((set) => ({ ...set, name: v6 ? `${set.name}-6` : set.name, type: `${set.type} family ${family}` }));
+    // ipset's default maxelem (65536) is below one endpoint per member at 10k Services × 10 (KUBE-LOOP-BACK).
+  ].map((set) => ({ ...set, name: v6 ? `${set.name}-6` : set.name, type: `${set.type} family ${family} hashsize 4096 maxelem 4194304` }));
   return { family: options.family, addresses: [...addresses].sort(), virtualServers, ipsets, iptables: fixedRules(options, ipsets) };
 }
 

@@ -16,7 +16,7 @@ export type { ServiceDef, ServiceConversion } from './service-conversion.js';
 export { convertService, HEADLESS_LABEL, SERVICE_PROXY_NAME_LABEL } from './service-conversion.js';
 export type { EndpointSliceDef, EndpointSliceConversion, SliceEndpoint, SlicePort } from './endpointslice-conversion.js';
 export { convertEndpointSlice, LAST_CHANGE_TRIGGER_TIME_ANNOTATION, SERVICE_NAME_LABEL } from './endpointslice-conversion.js';
-export { assembleSnapshot, buildSnapshot, collectConversions, emptySnapshot } from './snapshot-builder.js';
+export { assembleSnapshot, buildSnapshot, collectConversions, emptySnapshot, SnapshotAssembler } from './snapshot-builder.js';
 export type { SnapshotDiff } from './snapshot-diff.js';
 export { diffSnapshots, isEmptyDiff, sameEndpoints, sameService } from './snapshot-diff.js';
 export type { ParsedIP } from './ip-address.js';

@@ -12,23 +12,41 @@ export function assembleSnapshot(
   invalid: readonly InvalidObject[] = [],
   node?: NodeInfo,
 ): Snapshot {
-  const slicesByService = new Map<string, EndpointSliceDef[]>();
-  for (const slice of slices) {
-    const id = `${slice.namespace}/${slice.serviceName}`;
-    const list = slicesByService.get(id);
-    if (list) list.push(slice);
-    else slicesByService.set(id, [slice]);
-  }
+  return new SnapshotAssembler().assemble(services, slices, invalid, node);
+}
 
-  const entries: [ServicePortKey, ServiceEntry][] = [];
-  for (const service of services) {
-    const serviceSlices = (slicesByService.get(`${service.namespace}/${service.name}`) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const port of service.ports) {
-      entries.push([port.key, { service: port, endpoints: endpointsFor(port.portName, port.protocol, serviceSlices) }]);
+/**
+ * assembleSnapshot for a source that keeps its converted objects between snapshots (the watchers do): a Service
+ * whose definition and slices are the very same objects as last time keeps its ServiceEntry objects, so planners
+ * can tell an unchanged Service by identity instead of comparing every endpoint.
+ */
+export class SnapshotAssembler {
+  private previous = new Map<string, { readonly service: ServiceDef; readonly slices: readonly EndpointSliceDef[]; readonly entries: readonly [ServicePortKey, ServiceEntry][] }>();
+
+  assemble(services: Iterable<ServiceDef>, slices: Iterable<EndpointSliceDef>, invalid: readonly InvalidObject[] = [], node?: NodeInfo): Snapshot {
+    const slicesByService = new Map<string, EndpointSliceDef[]>();
+    for (const slice of slices) {
+      const id = `${slice.namespace}/${slice.serviceName}`;
+      const list = slicesByService.get(id);
+      if (list) list.push(slice);
+      else slicesByService.set(id, [slice]);
     }
+
+    const next = new Map<string, { service: ServiceDef; slices: readonly EndpointSliceDef[]; entries: readonly [ServicePortKey, ServiceEntry][] }>();
+    const entries: [ServicePortKey, ServiceEntry][] = [];
+    for (const service of services) {
+      const id = `${service.namespace}/${service.name}`;
+      const serviceSlices = (slicesByService.get(id) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1));
+      const before = this.previous.get(id);
+      const reuse = before && before.service === service && before.slices.length === serviceSlices.length && before.slices.every((s, i) => s === serviceSlices[i]);
+      const own = reuse ? before.entries : service.ports.map((port): [ServicePortKey, ServiceEntry] => [port.key, { service: port, endpoints: endpointsFor(port.portName, port.protocol, serviceSlices) }]);
+      next.set(id, { service, slices: serviceSlices, entries: own });
+      entries.push(...own);
+    }
+    this.previous = next;
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return node ? { entries: new Map(entries), invalid, node } : { entries: new Map(entries), invalid };
   }
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return node ? { entries: new Map(entries), invalid, node } : { entries: new Map(entries), invalid };
 }
 
 function endpointsFor(portName: string, protocol: string, slices: readonly EndpointSliceDef[]): Endpoint[] {

@@ -1,6 +1,6 @@
 import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import {
-  assembleSnapshot,
+  SnapshotAssembler,
   collectConversions,
   convertEndpointSlice,
   convertNode,
@@ -40,6 +40,8 @@ const key = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.m
  * emitted before both Services and EndpointSlices have been listed, so a proxy never applies an empty or half view.
  */
 export class KubernetesApiSource implements SnapshotSource {
+  /** Keeps unchanged Services' entries (same objects) from one snapshot to the next. */
+  private readonly assembler = new SnapshotAssembler();
   private readonly services = new Map<string, ServiceConversion>();
   private readonly slices = new Map<string, EndpointSliceConversion>();
   private node: NodeInfo | undefined;
@@ -119,7 +121,7 @@ export class KubernetesApiSource implements SnapshotSource {
     const slices = collectConversions<EndpointSliceDef>(this.slices.values(), invalid);
     const triggerTimes = this.triggerTimes;
     this.triggerTimes = [];
-    this.listener?.(assembleSnapshot(services, slices, invalid, this.node), { triggerTimes });
+    this.listener?.(this.assembler.assemble(services, slices, invalid, this.node), { triggerTimes });
   }
 
   /** Resolves once Services and EndpointSlices are listed and the first snapshot is delivered; retries until then. */

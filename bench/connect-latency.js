@@ -7,6 +7,8 @@ import { addNamespace, deleteNamespace, spawnInNamespace } from '@hybrid-proxy/l
 const CLIENT = { node: '198.19.250.1', client: '198.19.250.2' };
 const PODS = { node: '198.19.251.1', pods: '198.19.251.2' };
 export const NON_SERVICE_TARGET = { host: '198.18.200.1', port: 8080 };
+/** Endpoints moved by the change benchmark land in 198.19.252.0/24, which the pods namespace also owns. */
+export const MOVED_PREFIX = '198.19.252';
 
 /** Medians of `count` interleaved connects per target, in µs, measured by a client inside `namespace`. */
 const CLIENT_SCRIPT = `
@@ -59,6 +61,8 @@ export async function connectLab(prefix, nodeNamespace) {
     await runChecked(node, 'ip', ['route', 'add', '198.18.0.0/16', 'via', PODS.pods]);
     // The pods namespace accepts every endpoint address of the synthetic cluster as its own.
     await runChecked(pods, 'ip', ['route', 'add', 'local', '198.18.0.0/16', 'dev', 'lo']);
+    await runChecked(node, 'ip', ['route', 'add', `${MOVED_PREFIX}.0/24`, 'via', PODS.pods]);
+    await runChecked(pods, 'ip', ['route', 'add', 'local', `${MOVED_PREFIX}.0/24`, 'dev', 'lo']);
     server = spawnInNamespace(podsNs, process.execPath, ['-e', "require('net').createServer((s) => s.on('error', () => {}).end()).listen(8080, () => console.log('ready'))"], 'latency server');
     await server.waitForLine((l) => l === 'ready', 30_000);
   } catch (err) {

@@ -4,7 +4,7 @@ import { createRunner, runChecked } from '@hybrid-proxy/exec';
 import { createPlanMemo, defaultPlannerOptions, iptablesTools, IptablesExecutor, planIptables } from '@hybrid-proxy/iptables';
 import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticSlice, syntheticVip } from '@hybrid-proxy/lab';
 import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
-import { connectLab, NON_SERVICE_TARGET } from './connect-latency.js';
+import { connectLab, MOVED_PREFIX, NON_SERVICE_TARGET } from './connect-latency.js';
 import { count, median, ms, time } from './measure.js';
 
 const ENDPOINTS = 10;
@@ -23,8 +23,9 @@ const options = (layout) => ({ ...BASE, ...LAYOUTS[layout] });
 
 /**
  * The cluster as the API watcher holds it (converted objects, kept between events), and one-endpoint changes as
- * they arrive: event `run` moves the first endpoint of Service 0. A change is converted and assembled the way the
- * watcher does, so unchanged Services keep their entries.
+ * they arrive: event `run` moves an endpoint of one Service to an address no other endpoint has (so its hairpin
+ * member really changes). A change is converted and assembled the way the watcher does, so unchanged Services
+ * keep their entries.
  */
 function cluster(n) {
   const { services, slices } = syntheticCluster(n, ENDPOINTS);
@@ -35,9 +36,11 @@ function cluster(n) {
     initial: assembler.assemble(serviceDefs, sliceDefs),
     /** Event `run`: returns the next snapshot. */
     change(run) {
-      const moved = syntheticSlice(0, ENDPOINTS);
-      moved.endpoints[0] = { addresses: [`198.18.254.${run}`], conditions: { ready: true } };
-      sliceDefs[0] = convertEndpointSlice(moved).value;
+      // Synthetic addresses wrap around 198.18.0.0/16 past 65,536 endpoints; Service 0.4 n's do not.
+      const i = Math.floor(n * 0.4);
+      const moved = syntheticSlice(i, ENDPOINTS);
+      moved.endpoints[0] = { addresses: [`${MOVED_PREFIX}.${run}`], conditions: { ready: true } };
+      sliceDefs[i] = convertEndpointSlice(moved).value;
       return assembler.assemble(serviceDefs, sliceDefs);
     },
   };

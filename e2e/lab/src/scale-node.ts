@@ -14,6 +14,8 @@ export interface ScaleNodeOptions {
   readonly objects: readonly unknown[];
   /** Flags for `hybrid-proxy run` besides the source, the family and the node name. */
   readonly proxyArgs: readonly string[];
+  /** V8/Node flags for the proxy process (before the script), e.g. to compare heap settings. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** One proxy's log line after a sync. */
@@ -56,7 +58,7 @@ export class ScaleNode {
   async startProxy(timeoutMs = 300_000): Promise<{ firstSyncMs: number }> {
     const kubeconfig = await this.api.writeKubeconfig(this.kubeconfigDir);
     const started = performance.now();
-    this.proxy = spawnInNamespace(this.namespace, process.execPath, [CLI, 'run', '--kubeconfig', kubeconfig, '--ip-families', '4', '--hostname-override', 'scale-node', ...this.options.proxyArgs], 'hybrid-proxy');
+    this.proxy = spawnInNamespace(this.namespace, process.execPath, [...(this.options.nodeArgs ?? []), CLI, 'run', '--kubeconfig', kubeconfig, '--ip-families', '4', '--hostname-override', 'scale-node', ...this.options.proxyArgs], 'hybrid-proxy');
     await this.proxy.waitForLine((line) => line.includes('"msg":"synced"'), timeoutMs);
     return { firstSyncMs: performance.now() - started };
   }

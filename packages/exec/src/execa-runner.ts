@@ -8,12 +8,15 @@ export interface ExecaRunnerOptions {
    * which drive a namespace from outside; the proxy itself runs inside its namespace and leaves this unset.
    */
   readonly netns?: string;
+  /** A command's time limit unless the call gives one (default 120 s; emulated machines need more). */
+  readonly timeoutMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
 export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
   const { netns } = options;
+  const defaultTimeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return {
     where: netns ? `netns ${netns}` : 'host',
     async run(file: string, args: readonly string[], runOptions: RunOptions = {}): Promise<CommandResult> {
@@ -22,7 +25,7 @@ export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
         reject: false,
         input: runOptions.input,
         stdin: runOptions.input === undefined ? 'ignore' : 'pipe',
-        timeout: runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        timeout: runOptions.timeoutMs ?? defaultTimeout,
         stripFinalNewline: false,
         maxBuffer: 1024 * 1024 * 1024,
       });
@@ -31,7 +34,7 @@ export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
         // `ip netns exec` reports a missing program itself, with exit code 255.
         (netns !== undefined && result.exitCode === 255 && /exec of "[^"]*" failed: No such file/.test(result.stderr));
       if (missing) throw new ToolMissingError(result.code === 'ENOENT' ? command : file);
-      if (result.timedOut) throw new Error(`${file} ${args.join(' ')} timed out after ${runOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`);
+      if (result.timedOut) throw new Error(`${file} ${args.join(' ')} timed out after ${runOptions.timeoutMs ?? defaultTimeout} ms`);
       if (result.exitCode === undefined) throw new Error(`${file} could not run: ${result.shortMessage}`);
       return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };
     },

@@ -1,5 +1,5 @@
 import type { IPFamily } from '@hybrid-proxy/model';
-import type { IpsetPlan } from './ipset-text.js';
+import { groupedIpset, type IpsetPlan } from './ipset-text.js';
 import type { Rule } from './rule-plan.js';
 
 /**
@@ -24,8 +24,8 @@ export function hairpinSetName(family: IPFamily): string {
 /** A Service port as the dispatch sees it: its VIP, its gate member and its KUBE-SERVICES rules. */
 export interface DispatchedService {
   readonly vip: string;
-  /** `VIP,proto:port`, the gate set member. */
-  readonly gate: string;
+  /** Its gate set members (`VIP,proto:port`), one array per Service port, kept while the port is unchanged. */
+  readonly gate: readonly string[];
   /** Its rules for KUBE-SERVICES (linear) or its leaf (tree). */
   readonly natDispatch: readonly Rule[];
 }
@@ -57,15 +57,15 @@ function nibbleMatch(family: IPFamily, value: number, high: boolean): string {
   return `::${bits === 0 ? '' : bits.toString(16)}/::${mask.toString(16)}`;
 }
 
-export function dispatchTree(services: readonly DispatchedService[], family: IPFamily, comments: boolean): DispatchTree {
+export function dispatchTree(services: ReadonlyMap<string, DispatchedService>, family: IPFamily, comments: boolean): DispatchTree {
   const leaves = new Map<number, Rule[]>();
-  const members: string[] = [];
-  for (const service of services) {
+  const members = new Map<string, readonly string[]>();
+  for (const [owner, service] of services) {
     const byte = lastByte(service.vip);
     const leaf = leaves.get(byte);
     if (leaf) leaf.push(...service.natDispatch);
     else leaves.set(byte, [...service.natDispatch]);
-    members.push(service.gate);
+    members.set(owner, service.gate);
   }
   const root: Rule[] = [];
   const branches: [string, Rule[]][] = [];
@@ -89,11 +89,11 @@ export function dispatchTree(services: readonly DispatchedService[], family: IPF
   return {
     head: [['-m', 'set', '--match-set', name, 'dst,dst', ...comment, '-j', DISPATCH_ROOT]],
     chains: [[DISPATCH_ROOT, root], ...branches, ...leafChains],
-    gate: {
+    gate: groupedIpset(
       name,
-      type: `hash:ip,port family ${family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 1048576`,
-      comment: 'every ClusterIP,protocol:port with endpoints: the gate of KUBE-SERVICES',
-      entries: members, // snapshot order (sorted by Service port key), stable from one plan to the next
-    },
+      `hash:ip,port family ${family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 1048576`,
+      'every ClusterIP,protocol:port with endpoints: the gate of KUBE-SERVICES',
+      members,
+    ),
   };
 }

@@ -4,7 +4,7 @@ import { fullChanges, isNoChange, partialChanges, type AppliedState } from './ch
 import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
-import { ipsetSteps, parseIpsetSave, savedIpsetsOf, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
+import { ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
 import { renderRestoreInput, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
@@ -49,7 +49,7 @@ const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
 /** The only part of the iptables backend that touches the kernel. */
 export class IptablesExecutor {
   private tools: IptablesTools | undefined;
-  private applied: { readonly tables: AppliedState; readonly sets: SavedIpsets } | undefined;
+  private applied: { readonly tables: AppliedState; readonly sets: Map<string, MemberLedger> } | undefined;
   private readonly wait: string[];
 
   constructor(private readonly options: IptablesExecutorOptions) {
@@ -83,17 +83,16 @@ export class IptablesExecutor {
     const full = options.full === true || this.applied === undefined;
     try {
       let changes: TableChange[];
-      let sets: SavedIpsets;
+      let setSteps: { before: string[]; after: string[] };
       if (full) {
         await this.ensureJumps(tools, plan.jumps);
         changes = fullChanges(plan, await this.existingChains(tools));
-        sets = await this.savedSets(plan.ipsets);
+        setSteps = ipsetSteps(await this.savedSets(plan.ipsets), plan.ipsets);
       } else {
         changes = partialChanges(plan, this.applied!.tables);
-        sets = this.applied!.sets;
+        setSteps = this.memberChanges(plan.ipsets, this.applied!.sets);
       }
       // Sets exist before the rules that name them; members change after the rules, in one call (see ipsetSteps).
-      const setSteps = ipsetSteps(sets, plan.ipsets);
       await this.restoreSets(setSteps.before);
       const input = isNoChange(changes) ? '' : renderRestoreInput(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
       if (input) {
@@ -101,7 +100,7 @@ export class IptablesExecutor {
         if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
       }
       await this.restoreSets(setSteps.after);
-      this.applied = { tables: plan.tables, sets: savedIpsetsOf(plan.ipsets) };
+      this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
       const ipsetCommands = setSteps.before.length + setSteps.after.length;
       return {
         kind: full ? 'full' : input || ipsetCommands > 0 ? 'partial' : 'unchanged',
@@ -115,6 +114,24 @@ export class IptablesExecutor {
       this.applied = undefined;
       throw err;
     }
+  }
+
+  /** A partial sync's set changes: by owner, against the ledgers (which move on to the plan). */
+  private memberChanges(sets: readonly IpsetPlan[], ledgers: Map<string, MemberLedger>): { before: string[]; after: string[] } {
+    const before: string[] = [];
+    const after: string[] = [];
+    for (const set of sets) {
+      const ledger = ledgers.get(set.name);
+      if (ledger) {
+        after.push(...ledger.update(ownersOf(set), set.name));
+        continue;
+      }
+      // A set the last sync did not have: create it (-exist keeps one left from an older run) and fill it.
+      before.push(`create ${set.name} ${set.type} comment`);
+      after.push(...set.entries.map((entry) => `add ${set.name} ${entry}`));
+      ledgers.set(set.name, new MemberLedger(ownersOf(set)));
+    }
+    return { before, after };
   }
 
   /** The kernel's members of the plan's sets (a set that does not exist yet reads as absent). */
@@ -194,4 +211,10 @@ export class IptablesExecutor {
       if (present.exitCode !== 0) await runChecked(this.options.runner, tools.iptables, [...this.wait, '-t', jump.table, '-I', ...spec]);
     }
   }
+}
+
+const ownersOf = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set.groups ?? new Map([['', set.entries]]);
+
+function ledgersOf(sets: readonly IpsetPlan[]): Map<string, MemberLedger> {
+  return new Map(sets.map((set) => [set.name, new MemberLedger(ownersOf(set))]));
 }

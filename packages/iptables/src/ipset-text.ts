@@ -4,7 +4,75 @@ export interface IpsetPlan {
   /** What follows the name in `ipset create`, e.g. `hash:ip,port family inet`. */
   readonly type: string;
   readonly comment: string;
+  /** The members, each once. */
   readonly entries: readonly string[];
+  /**
+   * The members by owner (a Service port), when the planner has them: an owner's array is the same object from
+   * one plan to the next while the owner is unchanged, so a partial sync diffs owners by identity (MemberLedger)
+   * instead of every member. The same member may belong to several owners.
+   */
+  readonly groups?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** A set planned by owner; its flat member list is built only when asked for (full syncs, renderPlan). */
+export function groupedIpset(name: string, type: string, comment: string, groups: ReadonlyMap<string, readonly string[]>): IpsetPlan {
+  let entries: readonly string[] | undefined;
+  return {
+    name,
+    type,
+    comment,
+    groups,
+    get entries() {
+      if (!entries) {
+        const all = new Set<string>();
+        for (const members of groups.values()) for (const member of members) all.add(member);
+        entries = [...all];
+      }
+      return entries;
+    },
+  };
+}
+
+/**
+ * What the kernel holds of one set after the last sync, by owner and with a count per member, so that the next
+ * plan's changes cost O(changed owners): an owner whose array is the same object is skipped.
+ */
+export class MemberLedger {
+  private readonly counts = new Map<string, number>();
+  private groups: ReadonlyMap<string, readonly string[]> = new Map();
+
+  constructor(groups: ReadonlyMap<string, readonly string[]>) {
+    this.update(groups);
+  }
+
+  /** Moves to `next` and returns the `add` and `del` lines for set `name`. */
+  update(next: ReadonlyMap<string, readonly string[]>, name = ''): string[] {
+    const added: string[] = [];
+    const removed: string[] = [];
+    const change = (members: readonly string[], by: 1 | -1) => {
+      for (const member of members) {
+        const count = (this.counts.get(member) ?? 0) + by;
+        if (count === 0) {
+          this.counts.delete(member);
+          removed.push(member);
+        } else {
+          this.counts.set(member, count);
+          if (count === 1 && by === 1) added.push(member);
+        }
+      }
+    };
+    for (const [owner, members] of next) {
+      const before = this.groups.get(owner);
+      if (before === members) continue;
+      change(members, 1);
+      if (before) change(before, -1);
+    }
+    for (const [owner, members] of this.groups) if (!next.has(owner)) change(members, -1);
+    this.groups = next;
+    // A member that left one owner and joined another in the same plan was counted down and up: keep neither line.
+    const net = new Set(removed.filter((m) => this.counts.has(m)));
+    return [...removed.filter((m) => !this.counts.has(m)).map((m) => `del ${name} ${m}`), ...added.filter((m) => !net.has(m)).map((m) => `add ${name} ${m}`)];
+  }
 }
 
 export interface SavedIpsets {

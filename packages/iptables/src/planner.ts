@@ -5,7 +5,7 @@ import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatchRule, un
 import { PlanMemo } from './plan-memo.js';
 import type { PlannerOptions } from './planner-options.js';
 import { renderRestoreInput } from './restore-text.js';
-import type { IpsetPlan } from './ipset-text.js';
+import { groupedIpset, type IpsetPlan } from './ipset-text.js';
 import { TABLES, type IptablesPlan, type Rule } from './rule-plan.js';
 import { serviceRules, type ServiceRules } from './service-rules.js';
 
@@ -23,12 +23,12 @@ export function planIptables(snapshot: Snapshot, planned: PlannerOptions, memo: 
   const natServices: Rule[] = [];
   const filterServices: Rule[] = [];
   const serviceChains: (readonly [string, readonly Rule[]])[] = [];
-  const dispatched: ServiceRules[] = [];
-  const hairpin: string[] = [];
+  const dispatched = new Map<string, ServiceRules>();
+  const hairpin = new Map<string, readonly string[]>();
   for (const [key, entry] of snapshot.entries) {
     const rules = memo.get(key, entry, (e) => serviceRules(e, options));
-    if (rules.natDispatch.length > 0) dispatched.push(rules);
-    for (const member of rules.hairpin) hairpin.push(member);
+    if (rules.natDispatch.length > 0) dispatched.set(key, rules);
+    if (rules.hairpin.length > 0) hairpin.set(key, rules.hairpin);
     filterServices.push(...rules.filterRules);
     serviceChains.push(...rules.chains);
   }
@@ -38,14 +38,15 @@ export function planIptables(snapshot: Snapshot, planned: PlannerOptions, memo: 
   const ipsets: IpsetPlan[] = [];
   const inline = options.endpointChains === 'inline';
   if (inline) {
-    ipsets.push({
-      name: hairpinSetName(options.family),
-      type: `hash:ip,port,ip family ${options.family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 4194304`,
-      comment: 'every endpoint ip,proto:port,ip: masquerades a Pod that reaches itself through its Service',
-      // Two Service ports may share an endpoint: a set member is there once. Snapshot order, not sorted: at 100k
-      // members, sorting on every sync cost more than the rest of a warm plan.
-      entries: [...new Set(hairpin)],
-    });
+    // By Service port: a sync diffs the ports that changed, not 100k members (two ports may share a member).
+    ipsets.push(
+      groupedIpset(
+        hairpinSetName(options.family),
+        `hash:ip,port,ip family ${options.family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 4194304`,
+        'every endpoint ip,proto:port,ip: masquerades a Pod that reaches itself through its Service',
+        hairpin,
+      ),
+    );
   }
   if (options.dispatch === 'tree') {
     const tree = dispatchTree(dispatched, options.family, options.comments);
@@ -53,7 +54,7 @@ export function planIptables(snapshot: Snapshot, planned: PlannerOptions, memo: 
     dispatchChains.push(...tree.chains);
     ipsets.push(tree.gate);
   } else {
-    for (const rules of dispatched) natServices.push(...rules.natDispatch);
+    for (const rules of dispatched.values()) natServices.push(...rules.natDispatch);
   }
   natServices.push(nodePortsDispatchRule());
   filterServices.push(...unallocatedServiceIPRules(options));

@@ -11,8 +11,8 @@ export interface ServiceRules {
   readonly natDispatch: readonly Rule[];
   /** The VIP of this family, which picks the dispatch leaf. */
   readonly vip: string;
-  /** `VIP,proto:port`, the member of the dispatch gate set (when natDispatch is not empty). */
-  readonly gate: string;
+  /** `VIP,proto:port` as the dispatch gate set's members of this Service port (empty when natDispatch is). */
+  readonly gate: readonly string[];
   /** Rules for filter KUBE-SERVICES (REJECT / DROP when nothing can serve). */
   readonly filterRules: readonly Rule[];
   /** The KUBE-SVC chain followed by its KUBE-SEP chains (none when the endpoints are inline). */
@@ -21,14 +21,16 @@ export interface ServiceRules {
   readonly hairpin: readonly string[];
 }
 
-const EMPTY: ServiceRules = { natDispatch: [], vip: '', gate: '', filterRules: [], chains: [], hairpin: [] };
+const EMPTY: ServiceRules = { natDispatch: [], vip: '', gate: [], filterRules: [], chains: [], hairpin: [] };
 
 export function serviceRules(entry: ServiceEntry, options: PlannerOptions): ServiceRules {
   const { service } = entry;
   const vip = service.clusterIPs.find((ip) => ip.includes(':') === (options.family === 6));
   if (vip === undefined) return EMPTY;
   const hostBits = options.family === 4 ? '/32' : '/128';
-  const comment = (text: string): string[] => (options.comments ? ['-m', 'comment', '--comment', ruleComment(text)] : []);
+  // Comments are built only when written: above the large-cluster threshold, 100k endpoint texts would be garbage.
+  const say = options.comments;
+  const comment = (text: string): readonly string[] => (say ? ['-m', 'comment', '--comment', ruleComment(text)] : NONE);
   const proto = service.protocol.toLowerCase();
   // Same argument order as iptables-save prints, so a read-back compares as text.
   const destination = (text: string): string[] => ['-d', vip + hostBits, '-p', proto, ...comment(text), '-m', proto, '--dport', String(service.port)];
@@ -38,7 +40,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
     // Local policy with endpoints elsewhere drops silently; a Service with nothing at all rejects, so clients fail fast.
     const local = service.internalTrafficPolicy === 'Local' && selection.anyEndpoints;
     const verdict = local ? ['-j', 'DROP'] : ['-j', 'REJECT'];
-    return { natDispatch: [], vip, gate: '', filterRules: [[...destination(`${service.key} has no ${local ? 'local ' : ''}endpoints`), ...verdict]], chains: [], hairpin: [] };
+    return { natDispatch: [], vip, gate: [], filterRules: [[...destination(`${service.key} has no ${local ? 'local ' : ''}endpoints`), ...verdict]], chains: [], hairpin: [] };
   }
 
   const svcChain = serviceChainName(service);
@@ -48,9 +50,9 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
 
   const affinity = service.sessionAffinity.type === 'ClientIP';
   const natDispatch: Rule[] = [[...destination(`${service.key} cluster IP`), '-j', svcChain]];
-  const gate = `${vip},${proto}:${service.port}`;
+  const gate = [`${vip},${proto}:${service.port}`];
   // Each rule takes its share of what the earlier rules left: 1/n, 1/(n-1), ... and the last takes the rest.
-  const pick = (i: number, n: number) => (n - i > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(n - i)] : []);
+  const pick = (i: number, n: number): readonly string[] => (n - i > 1 ? statistic(n - i) : NONE);
 
   if (options.endpointChains === 'inline' && !affinity) {
     // One DNAT rule per endpoint in the service chain, and no KUBE-SEP chain: ClientIP affinity needs one (the
@@ -58,7 +60,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
     const hairpin: string[] = [];
     selection.endpoints.forEach((endpoint, i) => {
       const to = joinHostPort(endpoint.ip, endpoint.port);
-      svcRules.push(['-p', proto, ...comment(`${service.key} -> ${to}`), ...pick(i, selection.endpoints.length), '-m', proto, '-j', 'DNAT', '--to-destination', to]);
+      svcRules.push(['-p', proto, ...(say ? comment(`${service.key} -> ${to}`) : NONE), ...pick(i, selection.endpoints.length), '-m', proto, '-j', 'DNAT', '--to-destination', to]);
       hairpin.push(`${endpoint.ip},${proto}:${endpoint.port},${endpoint.ip}`);
     });
     return { natDispatch, vip, gate, filterRules: [], chains: [[svcChain, svcRules]], hairpin };
@@ -67,11 +69,11 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
   const endpoints = selection.endpoints.map((endpoint) => ({ endpoint, chain: endpointChainName(service, endpoint) }));
   if (affinity) {
     for (const { endpoint, chain } of endpoints) {
-      svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...recent(options, ['--rcheck', '--seconds', String(service.sessionAffinity.timeoutSeconds), '--reap'], chain), '-j', chain]);
+      svcRules.push([...(say ? comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`) : NONE), ...recent(options, ['--rcheck', '--seconds', String(service.sessionAffinity.timeoutSeconds), '--reap'], chain), '-j', chain]);
     }
   }
   endpoints.forEach(({ endpoint, chain }, i) => {
-    svcRules.push([...comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`), ...pick(i, endpoints.length), '-j', chain]);
+    svcRules.push([...(say ? comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`) : NONE), ...pick(i, endpoints.length), '-j', chain]);
   });
 
   const chains: [string, Rule[]][] = [[svcChain, svcRules]];
@@ -79,7 +81,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
   return { natDispatch, vip, gate, filterRules: [], chains, hairpin: [] };
 }
 
-function endpointRules(service: ServicePort, endpoint: Endpoint, chain: string, affinity: boolean, options: PlannerOptions, comment: (t: string) => string[]): Rule[] {
+function endpointRules(service: ServicePort, endpoint: Endpoint, chain: string, affinity: boolean, options: PlannerOptions, comment: (t: string) => readonly string[]): Rule[] {
   const proto = service.protocol.toLowerCase();
   const hostBits = endpoint.family === 4 ? '/32' : '/128';
   return [
@@ -94,7 +96,14 @@ function recent(options: PlannerOptions, action: string[], name: string): string
   return ['-m', 'recent', ...action, '--name', name, '--mask', mask, '--rsource'];
 }
 
+const NONE: readonly string[] = [];
 const probabilities: string[] = [];
+const statistics: (readonly string[])[] = [];
+
+/** `-m statistic --mode random --probability 1/n`, one shared array per n. */
+function statistic(n: number): readonly string[] {
+  return (statistics[n] ??= ['-m', 'statistic', '--mode', 'random', '--probability', probability(n)]);
+}
 
 /** kube-proxy writes probabilities with ten decimals (memoised: a large cluster asks for the same few). */
 export function probability(n: number): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipsetChanges, ipsetSteps, parseIpsetSave, savedIpsetsOf } from '@hybrid-proxy/iptables';
+import { ipsetChanges, ipsetSteps, MemberLedger, parseIpsetSave, savedIpsetsOf } from '@hybrid-proxy/iptables';
 
 const saved = parseIpsetSave('create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 comment\nadd KUBE-CLUSTER-IP 198.19.0.10,tcp:80\nadd KUBE-CLUSTER-IP 198.19.0.11,tcp:80\n');
 const desired = [
@@ -19,5 +19,43 @@ describe('ipset changes', () => {
   it('never flushes a set, and has nothing to do once the plan is applied', () => {
     expect(ipsetChanges(saved, desired).some((line) => line.startsWith('flush') || line.startsWith('destroy'))).toBe(false);
     expect(ipsetChanges(savedIpsetsOf(desired), desired)).toEqual([]);
+  });
+});
+
+describe('MemberLedger: set changes by owner', () => {
+  const a = ['m1', 'm2'];
+  const b = ['m2', 'm3'];
+
+  it('adds a member once however many owners share it, and deletes it when the last one goes', () => {
+    const ledger = new MemberLedger(new Map([['a', a]]));
+    expect(ledger.update(new Map([['a', a], ['b', b]]), 'S')).toEqual(['add S m3']);
+    expect(ledger.update(new Map([['b', b]]), 'S')).toEqual(['del S m1']);
+    expect(ledger.update(new Map(), 'S')).toEqual(['del S m2', 'del S m3']);
+  });
+
+  it('skips an owner whose array is the same object, and nets out a member that moves between owners', () => {
+    const ledger = new MemberLedger(new Map([['a', a], ['b', ['m4']]]));
+    expect(ledger.update(new Map([['a', a], ['b', ['m4']]]), 'S')).toEqual([]);
+    // m4 leaves b for a: a member in both the old and the new plan is neither deleted nor added.
+    expect(ledger.update(new Map([['a', ['m1', 'm2', 'm4']], ['b', ['m5']]]), 'S')).toEqual(['add S m5']);
+  });
+
+  it('agrees with a flat diff on random churn', () => {
+    let owners = new Map<string, readonly string[]>();
+    const ledger = new MemberLedger(owners);
+    const kernel = new Set<string>();
+    for (let round = 0; round < 200; round++) {
+      const next = new Map(owners);
+      const owner = `o${round % 7}`;
+      if (round % 5 === 4) next.delete(owner);
+      else next.set(owner, Array.from({ length: 1 + (round % 3) }, (_, i) => `m${(round * 3 + i) % 11}`));
+      for (const line of ledger.update(next, 'S')) {
+        const [verb, , member] = line.split(' ');
+        if (verb === 'add') kernel.add(member!);
+        else kernel.delete(member!);
+      }
+      owners = next;
+      expect([...kernel].sort()).toEqual([...new Set([...owners.values()].flat())].sort());
+    }
   });
 });

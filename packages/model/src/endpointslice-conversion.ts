@@ -128,8 +128,11 @@ function readEndpoint(raw: unknown, family: IPFamily, where: string): SliceEndpo
   };
 }
 
-function readHints(hints: unknown): string[] | string {
-  if (hints === undefined || hints === null) return [];
+/** Most endpoints carry no hints: they share one frozen empty list instead of 100k empty arrays. */
+const NO_HINTS: readonly string[] = Object.freeze([]);
+
+function readHints(hints: unknown): readonly string[] | string {
+  if (hints === undefined || hints === null) return NO_HINTS;
   if (!isRecord(hints)) return 'is not an object';
   const forZones = hints['forZones'] ?? [];
   if (!Array.isArray(forZones)) return 'forZones is not a list';
@@ -138,7 +141,7 @@ function readHints(hints: unknown): string[] | string {
     if (!isRecord(entry) || !isLabelValue(entry['name']) || entry['name'] === '') return 'forZones has an entry without a valid name';
     zones.push(entry['name']);
   }
-  return zones;
+  return zones.length > 0 ? zones : NO_HINTS;
 }
 
 function readTriggerTime(record: Record<string, unknown>): number | undefined {

@@ -19,7 +19,7 @@ interface Report {
 it('IPVS mode and the iptables traffic suite pass on Debian\'s own kernel (qemu, TCG)', async () => {
   const vm = await runInVm(
     ['npx', 'vitest', 'run', '--project', 'vm-guest', '--project', 'kernel', 'e2e/vm/guest', 'e2e/lab/test/iptables-traffic.kernel.test.ts', '--reporter=default', '--reporter=json', '--outputFile.json=/hp-results/report.json'],
-    { cwd: ROOT, timeoutMs: 1_000_000, env: { HP_IPTABLES_VARIANTS: 'nft' } },
+    { cwd: ROOT, timeoutMs: 1_000_000, env: { HP_IPTABLES_VARIANTS: 'nft', HP_IPTABLES_DISPATCH: 'tree' } },
   );
   try {
     const text = await readFile(join(vm.resultsDir, 'report.json'), 'utf8').catch(() => '');

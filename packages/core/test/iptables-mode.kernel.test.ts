@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRunner, runChecked, type CommandRunner } from '@hybrid-proxy/exec';
+import { createRunner, runChecked, type CommandRunner, type RunOptions } from '@hybrid-proxy/exec';
 import { createProxyMetrics, IptablesMode, silentLogger } from '@hybrid-proxy/core';
 import { parseSave, RestoreError } from '@hybrid-proxy/iptables';
 import { LabTopology, TrafficDriver, type TrafficTarget } from '@hybrid-proxy/lab';
@@ -18,9 +18,10 @@ function breakableRunner(inner: CommandRunner): CommandRunner & { broken: boolea
   const runner = {
     broken: false,
     where: inner.where,
-    run(file: string, args: readonly string[], options?: { input?: string }) {
+    run(file: string, args: readonly string[], options?: RunOptions) {
       if (runner.broken && file.endsWith('-restore') && options?.input) {
-        const input = options.input.replace(/COMMIT\n$/, '-A KUBE-SERVICES -m no-such-match -j ACCEPT\nCOMMIT\n');
+        const text = typeof options.input === 'string' ? options.input : [...options.input].join('');
+        const input = text.replace(/COMMIT\n$/, '-A KUBE-SERVICES -m no-such-match -j ACCEPT\nCOMMIT\n');
         return inner.run(file, args, { ...options, input });
       }
       return inner.run(file, args, options);

@@ -6,8 +6,11 @@ export interface CommandResult {
 }
 
 export interface RunOptions {
-  /** Written to the command's standard input (iptables-restore, ipset restore, ...). */
-  readonly input?: string;
+  /**
+   * Written to the command's standard input (iptables-restore, ipset restore, ...). An iterable is written piece by
+   * piece as it is produced, so the tool works while the rest is still being rendered.
+   */
+  readonly input?: string | Iterable<string>;
   readonly timeoutMs?: number;
 }
 

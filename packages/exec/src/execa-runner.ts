@@ -23,8 +23,7 @@ export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
       const [command, argv] = netns ? ['ip', ['netns', 'exec', netns, file, ...args]] : [file, [...args]];
       const result = await execa(command, argv, {
         reject: false,
-        input: runOptions.input,
-        stdin: runOptions.input === undefined ? 'ignore' : 'pipe',
+        ...(typeof runOptions.input === 'string' ? { input: runOptions.input } : { stdin: runOptions.input ?? 'ignore' }),
         timeout: runOptions.timeoutMs ?? defaultTimeout,
         stripFinalNewline: false,
         maxBuffer: 1024 * 1024 * 1024,

@@ -16,7 +16,9 @@ export class FakeRunner implements CommandRunner {
   constructor(private readonly responder: FakeResponder = () => undefined) {}
 
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const call = { file, args: [...args], input: options.input };
+    // An iterable input is drained, as a real tool would read it all.
+    const input = options.input === undefined || typeof options.input === 'string' ? options.input : [...options.input].join('');
+    const call = { file, args: [...args], input };
     this.calls.push(call);
     const answer = this.responder(call) ?? {};
     return { stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', exitCode: answer.exitCode ?? 0 };

@@ -6,7 +6,7 @@ import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
 import { ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
-import { renderRestoreInput, type TableChange } from './restore-text.js';
+import { renderRestoreInput, restoreInputChunks, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
 import { countRules, TABLES, type BuiltinJump, type IptablesPlan, type Table } from './rule-plan.js';
 import { chainNames, parseSave } from './save-parser.js';
@@ -94,9 +94,13 @@ export class IptablesExecutor {
       }
       // Sets exist before the rules that name them; members change after the rules, in one call (see ipsetSteps).
       await this.restoreSets(setSteps.before);
-      const input = isNoChange(changes) ? '' : renderRestoreInput(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
-      if (input) {
-        const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
+      let input = '';
+      if (!isNoChange(changes)) {
+        // Streamed: the tool parses and commits while the rest is rendered. What was sent is kept for the result.
+        const sent: string[] = [];
+        const chunks = restoreInputChunks(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
+        const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input: keep(chunks, sent) });
+        input = sent.join('');
         if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
       }
       await this.restoreSets(setSteps.after);
@@ -217,4 +221,12 @@ const ownersOf = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set
 
 function ledgersOf(sets: readonly IpsetPlan[]): Map<string, MemberLedger> {
   return new Map(sets.map((set) => [set.name, new MemberLedger(ownersOf(set))]));
+}
+
+/** Passes the chunks through, keeping each one sent. */
+function* keep(chunks: Iterable<string>, sent: string[]): Generator<string> {
+  for (const chunk of chunks) {
+    sent.push(chunk);
+    yield chunk;
+  }
 }

@@ -22,7 +22,7 @@ export {
 } from './chain-names.js';
 export { ruleComment } from './rule-comment.js';
 export type { RenderOptions, TableChange } from './restore-text.js';
-export { orderByJumps, quoteArg, renderRestoreInput, renderRule } from './restore-text.js';
+export { orderByJumps, quoteArg, renderRestoreInput, renderRule, restoreInputChunks } from './restore-text.js';
 export type { AppliedState } from './chain-diff.js';
 export { appliedStateOf, fullChanges, partialChanges, sameRules } from './chain-diff.js';
 export type { SavedTable } from './save-parser.js';

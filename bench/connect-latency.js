@@ -1,12 +1,20 @@
 // New-connection latency through a node namespace: client → node (the rules under test) → a "pods" namespace
 // that owns all of 198.18.0.0/16 locally, so every endpoint address of a synthetic cluster answers.
 import { createRunner, runChecked } from '@hybrid-proxy/exec';
+import { iptablesTools } from '@hybrid-proxy/iptables';
 import { addNamespace, deleteNamespace, spawnInNamespace } from '@hybrid-proxy/lab';
 
-// Links in 198.19.250.0/24 and 198.19.251.0/24: outside the synthetic VIPs (198.19.0.0 - 198.19.39.15).
-const CLIENT = { node: '198.19.250.1', client: '198.19.250.2' };
-const PODS = { node: '198.19.251.1', pods: '198.19.251.2' };
+// Links outside the synthetic VIPs (198.19.0.0 - 198.19.39.15): client-node 198.19.250/24, node-pods 198.19.251/24,
+// and for the node with an empty ruleset client-empty 198.19.249/24, empty-pods 198.19.248/24.
+const LINKS = {
+  client: { node: '198.19.250.1', peer: '198.19.250.2' },
+  pods: { node: '198.19.251.1', peer: '198.19.251.2' },
+  emptyClient: { node: '198.19.249.1', peer: '198.19.249.2' },
+  emptyPods: { node: '198.19.248.1', peer: '198.19.248.2' },
+};
 export const NON_SERVICE_TARGET = { host: '198.18.200.1', port: 8080 };
+/** The same kind of connection, routed by the client through the node whose nat table is empty. */
+export const EMPTY_RULESET_TARGET = { host: '198.18.201.1', port: 8080 };
 /** Endpoints moved by the change benchmark land in 198.19.252.0/24, which the pods namespace also owns. */
 export const MOVED_PREFIX = '198.19.252';
 
@@ -32,37 +40,50 @@ const connect = ({ host, port }) => new Promise((resolve, reject) => {
 })().catch((err) => { console.error(err.message); process.exit(1); });
 `;
 
-/** Client and pods namespaces wired to an existing node namespace (which keeps its rules). */
-export async function connectLab(prefix, nodeNamespace) {
+/**
+ * Client and pods namespaces wired to the node under test, and to a second node whose nat table has its hooks and
+ * no rule: the client reaches EMPTY_RULESET_TARGET through that one, so one client run interleaves connections
+ * through both rulesets and their ratio is free of drift over time.
+ */
+export async function connectLab(prefix, nodeNamespace, variant) {
   const node = createRunner({ netns: nodeNamespace });
   const clientNs = `${prefix}-lat-client`;
   const podsNs = `${prefix}-lat-pods`;
+  const emptyNs = `${prefix}-lat-empty`;
   const client = await addNamespace(clientNs);
   const pods = await addNamespace(podsNs);
+  const empty = await addNamespace(emptyNs);
   let server;
   const destroy = async () => {
     await server?.stop('SIGKILL').catch(() => undefined);
-    await deleteNamespace(clientNs);
-    await deleteNamespace(podsNs);
+    for (const ns of [clientNs, podsNs, emptyNs]) await deleteNamespace(ns);
+  };
+  const link = async (name, from, to, toNs, addresses) => {
+    await runChecked(from, 'ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`, 'netns', toNs]);
+    await runChecked(from, 'ip', ['addr', 'add', `${addresses.node}/24`, 'dev', name]);
+    await runChecked(from, 'ip', ['link', 'set', name, 'up']);
+    await runChecked(to, 'ip', ['addr', 'add', `${addresses.peer}/24`, 'dev', `${name}p`]);
+    await runChecked(to, 'ip', ['link', 'set', `${name}p`, 'up']);
   };
   try {
-    for (const [name, peer, ns, run, local, remote] of [
-      ['hplc0', 'hplc1', clientNs, client, CLIENT.client, CLIENT.node],
-      ['hplp0', 'hplp1', podsNs, pods, PODS.pods, PODS.node],
-    ]) {
-      await runChecked(node, 'ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', peer, 'netns', ns]);
-      await runChecked(node, 'ip', ['addr', 'add', `${remote}/24`, 'dev', name]);
-      await runChecked(node, 'ip', ['link', 'set', name, 'up']);
-      await runChecked(run, 'ip', ['addr', 'add', `${local}/24`, 'dev', peer]);
-      await runChecked(run, 'ip', ['link', 'set', peer, 'up']);
-      await runChecked(run, 'ip', ['route', 'add', 'default', 'via', remote]);
+    await link('hplc', node, client, clientNs, LINKS.client);
+    await link('hplp', node, pods, podsNs, LINKS.pods);
+    await link('hplec', empty, client, clientNs, LINKS.emptyClient);
+    await link('hplep', empty, pods, podsNs, LINKS.emptyPods);
+    await runChecked(empty, iptablesTools(4, variant).restore, ['--noflush'], { input: '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n' });
+    for (const [run, pod] of [[node, LINKS.pods.peer], [empty, LINKS.emptyPods.peer]]) {
+      await runChecked(run, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      await runChecked(run, 'ip', ['route', 'add', '198.18.0.0/16', 'via', pod]);
     }
-    await runChecked(node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    await runChecked(node, 'ip', ['route', 'add', '198.18.0.0/16', 'via', PODS.pods]);
-    // The pods namespace accepts every endpoint address of the synthetic cluster as its own.
+    await runChecked(node, 'ip', ['route', 'add', `${MOVED_PREFIX}.0/24`, 'via', LINKS.pods.peer]);
+    await runChecked(client, 'ip', ['route', 'add', 'default', 'via', LINKS.client.node]);
+    await runChecked(client, 'ip', ['route', 'add', `${EMPTY_RULESET_TARGET.host}/32`, 'via', LINKS.emptyClient.node]);
+    // The pods namespace accepts every endpoint address of the synthetic cluster as its own, and answers each
+    // client address through the node it came through.
     await runChecked(pods, 'ip', ['route', 'add', 'local', '198.18.0.0/16', 'dev', 'lo']);
-    await runChecked(node, 'ip', ['route', 'add', `${MOVED_PREFIX}.0/24`, 'via', PODS.pods]);
     await runChecked(pods, 'ip', ['route', 'add', 'local', `${MOVED_PREFIX}.0/24`, 'dev', 'lo']);
+    await runChecked(pods, 'ip', ['route', 'add', '198.19.250.0/24', 'via', LINKS.pods.node]);
+    await runChecked(pods, 'ip', ['route', 'add', '198.19.249.0/24', 'via', LINKS.emptyPods.node]);
     server = spawnInNamespace(podsNs, process.execPath, ['-e', "require('net').createServer((s) => s.on('error', () => {}).end()).listen(8080, () => console.log('ready'))"], 'latency server');
     await server.waitForLine((l) => l === 'ready', 30_000);
   } catch (err) {

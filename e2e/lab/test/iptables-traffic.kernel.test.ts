@@ -15,10 +15,10 @@ const DNS: TrafficTarget = { key: 'test/dns:dns', protocol: 'UDP', ip: '198.19.1
 const VARIANTS = (process.env['HP_IPTABLES_VARIANTS'] ?? 'nft,legacy').split(',');
 /** Both layouts by default: the gated tree (the default) and kube-proxy's linear KUBE-SERVICES. */
 const DISPATCH = (process.env['HP_IPTABLES_DISPATCH'] ?? 'tree,linear').split(',');
-const CASES = VARIANTS.flatMap((variant) => DISPATCH.map((dispatch) => ({ variant, dispatch })));
+const CASES = VARIANTS.flatMap((variant) => DISPATCH.map((dispatch) => [variant, dispatch] as const));
 
 /** The real `hybrid-proxy run` in a node namespace, real packets from a client namespace, on both iptables variants. */
-describe.each(CASES)('iptables mode with iptables-$variant, $dispatch dispatch', ({ variant, dispatch }) => {
+describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, dispatch) => {
   let dir: string;
   let node: LabNode;
 

@@ -98,16 +98,16 @@ export class IptablesExecutor {
       }
       // Sets exist before the rules that name them; members change after the rules, in one call (see ipsetSteps).
       await this.restoreSets(setSteps.before);
-      let input = '';
-      if (!isNoChange(changes)) {
-        // Streamed: the tool parses and commits while the rest is rendered. What was sent is kept for the result.
-        const sent: string[] = [];
-        const chunks = restoreInputChunks(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
-        const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input: keep(chunks, sent) });
-        input = sent.join('');
-        if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
-      }
-      await this.restoreSets(setSteps.after);
+      // A full sync fills the sets while the rules load, on another core: a gate member whose leaf is not loaded
+      // yet lets traffic fall through as it did before the sync, and a hairpin member is inert until its DNAT rule
+      // exists. Removals still wait for the rules.
+      const fill = full ? setSteps.after.filter(isAdd) : [];
+      const afterRules = full ? setSteps.after.filter((line) => !isAdd(line)) : setSteps.after;
+      const [rules, filled] = await Promise.allSettled([isNoChange(changes) ? Promise.resolve('') : this.restoreRules(tools, changes), this.restoreSets(fill)]);
+      if (rules.status === 'rejected') throw rules.reason;
+      if (filled.status === 'rejected') throw filled.reason;
+      const input = rules.value;
+      await this.restoreSets(afterRules);
       // (On a restart the jumps exist already, and the rules they lead to were replaced commit by commit.)
       if (full && !jumpsFirst) await this.ensureJumps(tools, plan.jumps);
       this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
@@ -124,6 +124,16 @@ export class IptablesExecutor {
       this.applied = undefined;
       throw err;
     }
+  }
+
+  /** Streams the restore input to the tool, so it parses and commits while the rest is rendered; returns what was sent. */
+  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[]): Promise<string> {
+    const sent: string[] = [];
+    const chunks = restoreInputChunks(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
+    const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input: keep(chunks, sent) });
+    const input = sent.join('');
+    if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
+    return input;
   }
 
   /** A partial sync's set changes: by owner, against the ledgers (which move on to the plan). */
@@ -236,3 +246,5 @@ function* keep(chunks: Iterable<string>, sent: string[]): Generator<string> {
     yield chunk;
   }
 }
+
+const isAdd = (line: string) => line.startsWith('add ');

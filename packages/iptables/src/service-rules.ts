@@ -58,11 +58,16 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
     // One DNAT rule per endpoint in the service chain, and no KUBE-SEP chain: ClientIP affinity needs one (the
     // recent match records the chosen endpoint), nothing else does. Hairpin masquerade moves to the hairpin set.
     const hairpin: string[] = [];
-    selection.endpoints.forEach((endpoint, i) => {
+    const n = selection.endpoints.length;
+    for (let i = 0; i < n; i++) {
+      const endpoint = selection.endpoints[i]!;
       const to = joinHostPort(endpoint.ip, endpoint.port);
-      svcRules.push(['-p', proto, ...(say ? comment(`${service.key} -> ${to}`) : NONE), ...pick(i, selection.endpoints.length), '-m', proto, '-j', 'DNAT', '--to-destination', to]);
+      if (say) svcRules.push(['-p', proto, ...comment(`${service.key} -> ${to}`), ...pick(i, n), '-m', proto, '-j', 'DNAT', '--to-destination', to]);
+      // Without comments (any large cluster), plain literals: no spread, 100k rules per cold plan.
+      else if (n - i > 1) svcRules.push(['-p', proto, '-m', 'statistic', '--mode', 'random', '--probability', probability(n - i), '-m', proto, '-j', 'DNAT', '--to-destination', to]);
+      else svcRules.push(['-p', proto, '-m', proto, '-j', 'DNAT', '--to-destination', to]);
       hairpin.push(`${endpoint.ip},${proto}:${endpoint.port},${endpoint.ip}`);
-    });
+    }
     return { natDispatch, vip, gate, filterRules: [], chains: [[svcChain, svcRules]], hairpin };
   }
 

@@ -59,6 +59,18 @@ describe('IptablesExecutor against a recording runner', () => {
     expect(nat).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.43\/32/m);
   });
 
+  it('a full sync fills the sets alongside the rule restore, and removes stale members only after it', async () => {
+    const runner = new FakeRunner((call) => {
+      if (call.file.endsWith('-save')) return { stdout: '' };
+      if (call.file === 'ipset' && call.args[0] === 'save' && call.args[1] === 'KUBE-SVC-GATE') return { stdout: 'create KUBE-SVC-GATE hash:ip,port family inet\nadd KUBE-SVC-GATE 198.19.0.99,tcp:80\n' };
+      return undefined;
+    });
+    await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1'], [], options));
+    const calls = runner.calls.filter((c) => (c.file === 'ipset' && c.args[0] === 'restore') || c.file.endsWith('-restore'));
+    expect(calls.map((c) => (c.file === 'ipset' ? c.input!.split(' ')[0] : c.file))).toEqual(['create', 'iptables-nft-restore', 'add', 'del']);
+    expect(calls[3]!.input).toBe('del KUBE-SVC-GATE 198.19.0.99,tcp:80\n');
+  });
+
   it('with inline endpoints, an endpoint change rewrites one service chain and nothing else', async () => {
     const runner = kernel();
     const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });

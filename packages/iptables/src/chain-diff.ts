@@ -5,10 +5,6 @@ import { TABLES, type IptablesPlan, type Rule, type Table, type TablePlan } from
 /** What was last written to the kernel: per table, each chain's rules (the plan's own arrays, never mutated). */
 export type AppliedState = Readonly<Record<Table, TablePlan>>;
 
-export function appliedStateOf(plan: IptablesPlan): AppliedState {
-  return plan.tables;
-}
-
 /**
  * Whether two chains hold the same rules. Unchanged Service ports keep their rule arrays between plans (PlanMemo),
  * so identity answers almost every comparison; otherwise the arguments are compared, not rendered text.

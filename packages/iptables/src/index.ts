@@ -24,7 +24,7 @@ export { ruleComment } from './rule-comment.js';
 export type { RenderOptions, TableChange } from './restore-text.js';
 export { orderByJumps, quoteArg, renderRestoreInput, renderRule, restoreInputChunks } from './restore-text.js';
 export type { AppliedState } from './chain-diff.js';
-export { appliedStateOf, fullChanges, partialChanges, sameRules } from './chain-diff.js';
+export { fullChanges, partialChanges, sameRules } from './chain-diff.js';
 export type { SavedTable } from './save-parser.js';
 export { chainNames, parseSave } from './save-parser.js';
 export type { IptablesTools, IptablesVariant } from './iptables-tools.js';

@@ -67,7 +67,7 @@ export class SyncLoop {
   /** Queues a snapshot; the sync happens no sooner than minSyncPeriod after the previous one. */
   update(snapshot: Snapshot, meta?: SnapshotMeta): void {
     this.latest = snapshot;
-    if (meta) this.pendingTriggers.push(...meta.triggerTimes);
+    if (meta) for (const time of meta.triggerTimes) this.pendingTriggers.push(time);
     this.pendingSince ??= this.now();
     this.schedule(this.options.minSyncPeriodMs);
   }

@@ -139,16 +139,17 @@ export class IptablesExecutor {
   /** A partial sync's set changes: by owner, against the ledgers (which move on to the plan). */
   private memberChanges(sets: readonly IpsetPlan[], ledgers: Map<string, MemberLedger>): { before: string[]; after: string[] } {
     const before: string[] = [];
-    const after: string[] = [];
+    // concat, not push(...lines): a change of every Service is 100k lines, past what a call's arguments can hold.
+    let after: string[] = [];
     for (const set of sets) {
       const ledger = ledgers.get(set.name);
       if (ledger) {
-        after.push(...ledger.update(ownersOf(set), set.name));
+        after = after.concat(ledger.update(ownersOf(set), set.name));
         continue;
       }
       // A set the last sync did not have: create it (-exist keeps one left from an older run) and fill it.
       before.push(`create ${set.name} ${set.type} comment`);
-      after.push(...set.entries.map((entry) => `add ${set.name} ${entry}`));
+      after = after.concat(set.entries.map((entry) => `add ${set.name} ${entry}`));
       ledgers.set(set.name, new MemberLedger(ownersOf(set)));
     }
     return { before, after };

@@ -37,7 +37,7 @@ export function parseManifestText(text: string): unknown[] {
     const value: unknown = doc.toJS({ maxAliasCount: 100 });
     if (value === null || value === undefined) continue;
     const items = (value as { kind?: unknown; items?: unknown }).kind === 'List' ? (value as { items?: unknown }).items : [value];
-    if (Array.isArray(items)) objects.push(...items);
+    if (Array.isArray(items)) for (const item of items) objects.push(item); // no spread: a List may hold 100k items
   }
   return objects;
 }

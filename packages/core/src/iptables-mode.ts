@@ -27,9 +27,10 @@ export class IptablesMode implements ProxyBackend {
       if (probe.exitCode !== 0) {
         throw new Error(`${tools.save} cannot read the nat table (IPv${family}): ${probe.stderr.trim()}. The kernel needs nf_tables or ip_tables with NAT support, and the proxy needs CAP_NET_ADMIN.`);
       }
-      if (this.options.planner.dispatch === 'tree' || this.options.planner.endpointChains === 'inline') await this.preflightIpset();
       this.options.logger.info('iptables ready', { family, variant: tools.variant, tools: tools.restore });
     }
+    // Once, not per family: the sets' kernel support is the same for both.
+    if (this.options.planner.dispatch === 'tree' || this.options.planner.endpointChains === 'inline') await this.preflightIpset();
   }
 
   /** The gate and hairpin sets need the ipset tool and the kernel's ip_set (hash:ip,port and hash:ip,port,ip). */

@@ -4,7 +4,7 @@ import { fullChanges, isNoChange, partialChanges, type AppliedState } from './ch
 import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
-import { ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
+import { createSetLine, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
 import { renderRestoreInput, restoreInputChunks, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
@@ -148,7 +148,7 @@ export class IptablesExecutor {
         continue;
       }
       // A set the last sync did not have: create it (-exist keeps one left from an older run) and fill it.
-      before.push(`create ${set.name} ${set.type} comment`);
+      before.push(createSetLine(set));
       after = after.concat(set.entries.map((entry) => `add ${set.name} ${entry}`));
       ledgers.set(set.name, new MemberLedger(ownersOf(set)));
     }

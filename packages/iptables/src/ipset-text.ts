@@ -91,9 +91,9 @@ export function parseIpsetSave(text: string): SavedIpsets {
   return { sets };
 }
 
-/** What `desired` looks like once applied, to diff the next plan against without reading the kernel. */
-export function savedIpsetsOf(desired: readonly IpsetPlan[]): SavedIpsets {
-  return { sets: new Map(desired.map((set) => [set.name, { type: set.type, entries: new Set(set.entries) }])) };
+/** `create NAME TYPE comment`, the one spelling of a set's creation (the comment extension lets members carry one). */
+export function createSetLine(set: Pick<IpsetPlan, 'name' | 'type'>): string {
+  return `create ${set.name} ${set.type} comment`;
 }
 
 /**
@@ -108,7 +108,7 @@ export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]):
   const after: string[] = [];
   for (const set of desired) {
     const existing = current.sets.get(set.name);
-    if (!existing) before.push(`create ${set.name} ${set.type} comment`);
+    if (!existing) before.push(createSetLine(set));
     const have = existing?.entries ?? new Set<string>();
     const want = new Set(set.entries);
     for (const entry of have) if (!want.has(entry)) after.push(`del ${set.name} ${entry}`);

@@ -1,4 +1,4 @@
-import { renderPlan } from '@hybrid-proxy/iptables';
+import { createSetLine, renderPlan } from '@hybrid-proxy/iptables';
 import { DUMMY_INTERFACE, type IpvsPlan } from './ipvs-plan.js';
 import { realServerLine, virtualServerLine } from './ipvsadm-text.js';
 
@@ -9,7 +9,7 @@ export function renderIpvsPlan(plan: IpvsPlan): string {
     `# ip -batch: ${DUMMY_INTERFACE} addresses`,
     ...plan.addresses.map((ip) => `addr add ${ip}${bits} dev ${DUMMY_INTERFACE}`),
     '# ipset restore',
-    ...plan.ipsets.flatMap((set) => [`create ${set.name} ${set.type} comment`, ...set.entries.map((e) => `add ${set.name} ${e}`)]),
+    ...plan.ipsets.flatMap((set) => [createSetLine(set), ...set.entries.map((e) => `add ${set.name} ${e}`)]),
     '# ipvsadm -R',
     ...plan.virtualServers.flatMap((vs) => [virtualServerLine(vs), ...vs.reals.map((real) => realServerLine(vs, real))]),
     '# iptables-restore --noflush',

@@ -23,3 +23,4 @@ export type { ParsedIP } from './ip-address.js';
 export { joinHostPort, parseIP } from './ip-address.js';
 export { servicePortKey } from './service-port-key.js';
 export { convertNode, ZONE_LABEL } from './node-conversion.js';
+export { OverlayMap } from './overlay-map.js';

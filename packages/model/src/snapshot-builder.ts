@@ -3,6 +3,7 @@ import { convertEndpointSlice } from './endpointslice-conversion.js';
 import type { ServiceDef } from './service-conversion.js';
 import { convertService } from './service-conversion.js';
 import type { Conversion } from './invalid.js';
+import { OverlayMap } from './overlay-map.js';
 import type { Endpoint, InvalidObject, NodeInfo, ServiceEntry, ServicePortKey, Snapshot } from './types.js';
 
 /** Joins converted Services with their slices: each service port gets the merged, de-duplicated endpoints of all slices. */
@@ -16,38 +17,108 @@ export function assembleSnapshot(
 }
 
 /**
- * assembleSnapshot for a source that keeps its converted objects between snapshots (the watchers do): a Service
- * whose definition and slices are the very same objects as last time keeps its ServiceEntry objects, so planners
- * can tell an unchanged Service by identity instead of comparing every endpoint.
+ * assembleSnapshot for a source that keeps its converted objects between snapshots (the watchers do). It holds the
+ * cluster as it was last told, and a change of a few objects costs O(changed), not O(cluster): only the Services
+ * they touch are joined again, and every other Service keeps its ServiceEntry objects, so planners can tell an
+ * unchanged Service by identity instead of comparing every endpoint.
+ *
+ * Tell it what changed (setService, setSlice) and take a snapshot(), or hand it everything with assemble().
  */
 export class SnapshotAssembler {
-  private previous = new Map<string, { readonly service: ServiceDef; readonly slices: readonly EndpointSliceDef[]; readonly entries: readonly [ServicePortKey, ServiceEntry][] }>();
+  private readonly services = new Map<string, ServiceDef>();
+  private readonly slices = new Map<string, EndpointSliceDef>();
+  /** Service id → its slices by slice id. */
+  private readonly slicesOf = new Map<string, Map<string, EndpointSliceDef>>();
+  /** Service id → its entries, in port order. */
+  private readonly own = new Map<string, readonly [ServicePortKey, ServiceEntry][]>();
+  private readonly dirty = new Set<string>();
+  private entries: ReadonlyMap<ServicePortKey, ServiceEntry> = new Map();
 
-  assemble(services: Iterable<ServiceDef>, slices: Iterable<EndpointSliceDef>, invalid: readonly InvalidObject[] = [], node?: NodeInfo): Snapshot {
-    const slicesByService = new Map<string, EndpointSliceDef[]>();
-    for (const slice of slices) {
-      const id = `${slice.namespace}/${slice.serviceName}`;
-      const list = slicesByService.get(id);
-      if (list) list.push(slice);
-      else slicesByService.set(id, [slice]);
+  /** The Service `namespace/name` is now `service`, or gone (removed, or invalid) when undefined. */
+  setService(id: string, service: ServiceDef | undefined): void {
+    if (this.services.get(id) === service) return;
+    if (service) this.services.set(id, service);
+    else this.services.delete(id);
+    this.dirty.add(id);
+  }
+
+  /** The EndpointSlice `namespace/name` is now `slice`, or gone (removed, invalid or not programmed) when undefined. */
+  setSlice(id: string, slice: EndpointSliceDef | undefined): void {
+    const before = this.slices.get(id);
+    if (before === slice) return;
+    if (before) {
+      const owner = serviceIdOf(before);
+      this.slicesOf.get(owner)?.delete(id);
+      if (this.slicesOf.get(owner)?.size === 0) this.slicesOf.delete(owner);
+      this.dirty.add(owner);
     }
+    if (slice) {
+      const owner = serviceIdOf(slice);
+      let list = this.slicesOf.get(owner);
+      if (!list) this.slicesOf.set(owner, (list = new Map()));
+      list.set(id, slice);
+      this.slices.set(id, slice);
+      this.dirty.add(owner);
+    } else {
+      this.slices.delete(id);
+    }
+  }
 
-    const next = new Map<string, { service: ServiceDef; slices: readonly EndpointSliceDef[]; entries: readonly [ServicePortKey, ServiceEntry][] }>();
-    const entries: [ServicePortKey, ServiceEntry][] = [];
+  /** The snapshot of everything set so far; only the Services touched since the last one are joined again. */
+  snapshot(invalid: readonly InvalidObject[] = [], node?: NodeInfo): Snapshot {
+    let keysMoved = false;
+    const changed: [ServicePortKey, ServiceEntry][] = [];
+    for (const id of this.dirty) {
+      const before = this.own.get(id) ?? [];
+      const after = this.join(id);
+      if (after.length > 0) this.own.set(id, after);
+      else this.own.delete(id);
+      if (before.length !== after.length || before.some(([key], i) => key !== after[i]![0])) keysMoved = true;
+      for (const entry of after) changed.push(entry);
+    }
+    this.dirty.clear();
+    if (keysMoved) {
+      // A port came or went: the only case that sorts the whole cluster again.
+      const all: [ServicePortKey, ServiceEntry][] = [];
+      for (const list of this.own.values()) for (const entry of list) all.push(entry);
+      all.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      this.entries = new Map(all);
+    } else if (changed.length > 0) {
+      // The same keys in the same order: only the changed entries are new, over the last snapshot's map.
+      this.entries = OverlayMap.over(this.entries).patch(changed);
+    }
+    return node ? { entries: this.entries, invalid, node } : { entries: this.entries, invalid };
+  }
+
+  /** Everything at once: Services and slices not in these lists are gone. */
+  assemble(services: Iterable<ServiceDef>, slices: Iterable<EndpointSliceDef>, invalid: readonly InvalidObject[] = [], node?: NodeInfo): Snapshot {
+    const serviceIds = new Set<string>();
     for (const service of services) {
       const id = `${service.namespace}/${service.name}`;
-      const serviceSlices = (slicesByService.get(id) ?? []).sort((a, b) => (a.name < b.name ? -1 : 1));
-      const before = this.previous.get(id);
-      const reuse = before && before.service === service && before.slices.length === serviceSlices.length && before.slices.every((s, i) => s === serviceSlices[i]);
-      const own = reuse ? before.entries : service.ports.map((port): [ServicePortKey, ServiceEntry] => [port.key, { service: port, endpoints: endpointsFor(port.portName, port.protocol, serviceSlices) }]);
-      next.set(id, { service, slices: serviceSlices, entries: own });
-      entries.push(...own);
+      serviceIds.add(id);
+      this.setService(id, service);
     }
-    this.previous = next;
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return node ? { entries: new Map(entries), invalid, node } : { entries: new Map(entries), invalid };
+    for (const id of [...this.services.keys()]) if (!serviceIds.has(id)) this.setService(id, undefined);
+    const sliceIds = new Set<string>();
+    for (const slice of slices) {
+      const id = `${slice.namespace}/${slice.name}`;
+      sliceIds.add(id);
+      this.setSlice(id, slice);
+    }
+    for (const id of [...this.slices.keys()]) if (!sliceIds.has(id)) this.setSlice(id, undefined);
+    return this.snapshot(invalid, node);
+  }
+
+  /** One Service's entries: each port with the merged, de-duplicated endpoints of its slices. */
+  private join(id: string): [ServicePortKey, ServiceEntry][] {
+    const service = this.services.get(id);
+    if (!service) return [];
+    const slices = [...(this.slicesOf.get(id)?.values() ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1));
+    return service.ports.map((port): [ServicePortKey, ServiceEntry] => [port.key, { service: port, endpoints: endpointsFor(port.portName, port.protocol, slices) }]);
   }
 }
+
+const serviceIdOf = (slice: EndpointSliceDef): string => `${slice.namespace}/${slice.serviceName}`;
 
 function endpointsFor(portName: string, protocol: string, slices: readonly EndpointSliceDef[]): Endpoint[] {
   const byAddress = new Map<string, Endpoint>();

@@ -5,6 +5,7 @@ import {
   convertEndpointSlice,
   convertNode,
   convertService,
+  type Conversion,
   type EndpointSliceConversion,
   type EndpointSliceDef,
   type InvalidObject,
@@ -31,6 +32,9 @@ export interface ApiSourceOptions {
   readonly watchTimeoutSeconds?: number;
   readonly quietLimitMs?: number;
 }
+
+/** A conversion's value when the object is valid and programmed. */
+const valueOf = <T>(conversion: Conversion<T | null> | undefined): T | undefined => (conversion?.ok ? (conversion.value ?? undefined) : undefined);
 
 const key = (obj: KubernetesObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
@@ -64,7 +68,7 @@ export class KubernetesApiSource implements SnapshotSource {
         path: '/api/v1/services',
         labelSelector: PROXY_LABEL_SELECTOR,
         list: () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }),
-        handlers: this.cacheHandlers(this.services, convertService),
+        handlers: this.cacheHandlers(this.services, convertService, (id, conversion) => this.assembler.setService(id, valueOf(conversion))),
       }),
       new SupervisedInformer({
         ...common,
@@ -72,8 +76,10 @@ export class KubernetesApiSource implements SnapshotSource {
         path: '/apis/discovery.k8s.io/v1/endpointslices',
         labelSelector: PROXY_LABEL_SELECTOR,
         list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }),
-        handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (conversion) => {
-          if (conversion.ok && conversion.value?.triggerTime !== undefined) this.triggerTimes.push(conversion.value.triggerTime);
+        handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (id, conversion) => {
+          const slice = valueOf(conversion);
+          this.assembler.setSlice(id, slice);
+          if (slice?.triggerTime !== undefined) this.triggerTimes.push(slice.triggerTime);
         }),
       }),
       new SupervisedInformer({
@@ -91,19 +97,28 @@ export class KubernetesApiSource implements SnapshotSource {
     ];
   }
 
-  private cacheHandlers<T>(cache: Map<string, T>, convert: (obj: unknown) => T, onConverted?: (value: T) => void): InformerHandlers {
+  /** Keeps each object's conversion (for its errors) and tells `onSet` of every change; undefined when removed. */
+  private cacheHandlers<T>(cache: Map<string, T>, convert: (obj: unknown) => T, onSet: (id: string, conversion: T | undefined) => void): InformerHandlers {
     return {
       upsert: (obj) =>
         this.changed(() => {
           const converted = convert(obj);
           cache.set(key(obj), converted);
-          onConverted?.(converted);
+          onSet(key(obj), converted);
         }),
-      remove: (obj) => this.changed(() => cache.delete(key(obj))),
+      remove: (obj) =>
+        this.changed(() => {
+          cache.delete(key(obj));
+          onSet(key(obj), undefined);
+        }),
       listed: (objects) =>
         this.changed(() => {
           const present = new Set(objects.map(key));
-          for (const cached of [...cache.keys()]) if (!present.has(cached)) cache.delete(cached);
+          for (const cached of [...cache.keys()]) {
+            if (present.has(cached)) continue;
+            cache.delete(cached);
+            onSet(cached, undefined);
+          }
         }),
     };
   }
@@ -116,12 +131,13 @@ export class KubernetesApiSource implements SnapshotSource {
 
   private emit(): void {
     this.emitTimer = undefined;
+    // The assembler already holds every change; the conversions are walked only for their errors and warnings.
     const invalid: InvalidObject[] = [];
-    const services = collectConversions<ServiceDef>(this.services.values(), invalid);
-    const slices = collectConversions<EndpointSliceDef>(this.slices.values(), invalid);
+    collectConversions<ServiceDef>(this.services.values(), invalid);
+    collectConversions<EndpointSliceDef>(this.slices.values(), invalid);
     const triggerTimes = this.triggerTimes;
     this.triggerTimes = [];
-    this.listener?.(this.assembler.assemble(services, slices, invalid, this.node), { triggerTimes });
+    this.listener?.(this.assembler.snapshot(invalid, this.node), { triggerTimes });
   }
 
   /** Resolves once Services and EndpointSlices are listed and the first snapshot is delivered; retries until then. */

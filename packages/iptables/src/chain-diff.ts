@@ -1,3 +1,4 @@
+import { OverlayMap } from '@hybrid-proxy/model';
 import { isPerServiceChain } from './chain-names.js';
 import type { TableChange } from './restore-text.js';
 import { TABLES, type IptablesPlan, type Rule, type Table, type TablePlan } from './rule-plan.js';
@@ -40,8 +41,22 @@ export function partialChanges(plan: IptablesPlan, applied: AppliedState): Table
     const before = applied[table];
     const after = plan.tables[table];
     const write = new Map<string, readonly Rule[]>();
+    const remove: string[] = [];
+    // A patched plan names the chains it may have changed; otherwise every chain is compared.
+    const candidates = OverlayMap.changedKeys(before, after);
+    if (candidates) {
+      for (const chain of candidates) {
+        const rules = after.get(chain);
+        if (rules === undefined) {
+          if (before.has(chain)) remove.push(chain);
+        } else if (!sameRules(before.get(chain), rules)) {
+          write.set(chain, rules);
+        }
+      }
+      return { table, write, remove };
+    }
     for (const [chain, rules] of after) if (!sameRules(before.get(chain), rules)) write.set(chain, rules);
-    const remove = [...before.keys()].filter((chain) => !after.has(chain));
+    for (const chain of before.keys()) if (!after.has(chain)) remove.push(chain);
     return { table, write, remove };
   });
 }

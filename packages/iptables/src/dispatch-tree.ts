@@ -21,23 +21,6 @@ export function hairpinSetName(family: IPFamily): string {
   return family === 4 ? 'KUBE-SVC-HAIRPIN' : 'KUBE-6-SVC-HAIRPIN';
 }
 
-/** A Service port as the dispatch sees it: its VIP, its gate member and its KUBE-SERVICES rules. */
-export interface DispatchedService {
-  readonly vip: string;
-  /** Its gate set members (`VIP,proto:port`), one array per Service port, kept while the port is unchanged. */
-  readonly gate: readonly string[];
-  /** Its rules for KUBE-SERVICES (linear) or its leaf (tree). */
-  readonly natDispatch: readonly Rule[];
-}
-
-export interface DispatchTree {
-  /** The rules at the head of nat KUBE-SERVICES (the gate). */
-  readonly head: readonly Rule[];
-  /** Root, branch and leaf chains, root first. */
-  readonly chains: readonly (readonly [string, readonly Rule[]])[];
-  readonly gate: IpsetPlan;
-}
-
 /** The last byte of an address: the tree's key. */
 export function lastByte(ip: string): number {
   if (!ip.includes(':')) return Number(ip.slice(ip.lastIndexOf('.') + 1));
@@ -57,43 +40,48 @@ function nibbleMatch(family: IPFamily, value: number, high: boolean): string {
   return `::${bits === 0 ? '' : bits.toString(16)}/::${mask.toString(16)}`;
 }
 
-export function dispatchTree(services: ReadonlyMap<string, DispatchedService>, family: IPFamily, comments: boolean): DispatchTree {
-  const leaves = new Map<number, Rule[]>();
-  const members = new Map<string, readonly string[]>();
-  for (const [owner, service] of services) {
-    const byte = lastByte(service.vip);
-    const leaf = leaves.get(byte);
-    if (leaf) leaf.push(...service.natDispatch);
-    else leaves.set(byte, [...service.natDispatch]);
-    members.set(owner, service.gate);
-  }
+/** The leaf chain of one last byte: KUBE-DISPATCH-<low nibble><high nibble>. */
+export function leafChainName(byte: number): string {
+  return `${DISPATCH_ROOT}-${hex(byte & 0x0f)}${hex(byte >> 4)}`;
+}
+
+/**
+ * Root, branch and leaf chains, root first, for the leaves that have rules (by last byte). Only the root and the
+ * branches depend on which leaves exist; a leaf's rules are its Service ports' dispatch rules.
+ */
+export function treeChains(leaves: ReadonlyMap<number, readonly Rule[]>, family: IPFamily): (readonly [string, readonly Rule[]])[] {
   const root: Rule[] = [];
   const branches: [string, Rule[]][] = [];
-  const leafChains: [string, Rule[]][] = [];
+  const leafChains: [string, readonly Rule[]][] = [];
   for (let low = 0; low < 16; low++) {
     const branchName = `${DISPATCH_ROOT}-${hex(low)}`;
     const branch: Rule[] = [];
     for (let high = 0; high < 16; high++) {
-      const rules = leaves.get((high << 4) | low);
+      const byte = (high << 4) | low;
+      const rules = leaves.get(byte);
       if (!rules) continue;
-      const leafName = `${branchName}${hex(high)}`;
-      branch.push(['-d', nibbleMatch(family, high, true), '-g', leafName]);
-      leafChains.push([leafName, rules]);
+      branch.push(['-d', nibbleMatch(family, high, true), '-g', leafChainName(byte)]);
+      leafChains.push([leafChainName(byte), rules]);
     }
     if (branch.length === 0) continue;
     root.push(['-d', nibbleMatch(family, low, false), '-g', branchName]);
     branches.push([branchName, branch]);
   }
-  const name = gateSetName(family);
+  return [[DISPATCH_ROOT, root], ...branches, ...leafChains];
+}
+
+/** The head of nat KUBE-SERVICES: traffic to any VIP,proto:port in the gate set goes into the tree. */
+export function gateRules(family: IPFamily, comments: boolean): Rule[] {
   const comment = comments ? ['-m', 'comment', '--comment', 'kubernetes service portals: dispatch by destination'] : [];
-  return {
-    head: [['-m', 'set', '--match-set', name, 'dst,dst', ...comment, '-j', DISPATCH_ROOT]],
-    chains: [[DISPATCH_ROOT, root], ...branches, ...leafChains],
-    gate: groupedIpset(
-      name,
-      `hash:ip,port family ${family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 1048576`,
-      'every ClusterIP,protocol:port with endpoints: the gate of KUBE-SERVICES',
-      members,
-    ),
-  };
+  return [['-m', 'set', '--match-set', gateSetName(family), 'dst,dst', ...comment, '-j', DISPATCH_ROOT]];
+}
+
+/** The gate set, its members by Service port. */
+export function gateIpset(family: IPFamily, members: ReadonlyMap<string, readonly string[]>): IpsetPlan {
+  return groupedIpset(
+    gateSetName(family),
+    `hash:ip,port family ${family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 1048576`,
+    'every ClusterIP,protocol:port with endpoints: the gate of KUBE-SERVICES',
+    members,
+  );
 }

@@ -4,11 +4,9 @@ export type { Dispatch, EndpointChains, PlannerOptions } from './planner-options
 export { defaultPlannerOptions, DISPATCH_MODES, ENDPOINT_CHAIN_MODES, masqueradeMark } from './planner-options.js';
 export type { EndpointSelection, NodeIdentity } from './endpoint-selection.js';
 export { selectClusterEndpoints } from './endpoint-selection.js';
-export type { IptablesPlanMemo } from './planner.js';
-export { createPlanMemo, planIptables, renderPlan } from './planner.js';
+export { createPlanMemo, IptablesPlanMemo, planIptables, renderPlan } from './planner.js';
 export { PlanMemo, sameEntry } from './plan-memo.js';
-export type { DispatchedService, DispatchTree } from './dispatch-tree.js';
-export { dispatchTree, DISPATCH_ROOT, gateSetName, hairpinSetName, lastByte } from './dispatch-tree.js';
+export { DISPATCH_ROOT, gateSetName, hairpinSetName, lastByte, leafChainName } from './dispatch-tree.js';
 export {
   chainHash,
   endpointChainName,

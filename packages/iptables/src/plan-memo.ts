@@ -10,11 +10,22 @@ export class PlanMemo<T> {
   private entries = new Map<string, { readonly entry: ServiceEntry; readonly value: T }>();
   private optionsKey = '';
 
-  /** Forgets everything when the options change (they shape every rule). */
-  useOptions(options: object): void {
+  /** Forgets everything when the options change (they shape every rule); true when it did. */
+  useOptions(options: object): boolean {
     const key = JSON.stringify(options);
-    if (key !== this.optionsKey) this.entries = new Map();
+    const changed = key !== this.optionsKey;
+    if (changed) this.entries = new Map();
     this.optionsKey = key;
+    return changed;
+  }
+
+  /** What was last planned for `key`, if anything. */
+  peek(key: string): T | undefined {
+    return this.entries.get(key)?.value;
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
   }
 
   get(key: string, entry: ServiceEntry, plan: (entry: ServiceEntry) => T): T {

@@ -1,6 +1,6 @@
-import type { Snapshot } from '@hybrid-proxy/model';
+import { OverlayMap, type ServiceEntry, type ServicePortKey, type Snapshot } from '@hybrid-proxy/model';
 import { KUBE_FORWARD, KUBE_NODEPORTS, KUBE_SERVICES } from './chain-names.js';
-import { dispatchTree, hairpinSetName } from './dispatch-tree.js';
+import { gateIpset, gateRules, hairpinSetName, lastByte, leafChainName, treeChains } from './dispatch-tree.js';
 import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatchRule, unallocatedServiceIPRules } from './fixed-chains.js';
 import { PlanMemo } from './plan-memo.js';
 import type { PlannerOptions } from './planner-options.js';
@@ -9,56 +9,79 @@ import { groupedIpset, type IpsetPlan } from './ipset-text.js';
 import { TABLES, type IptablesPlan, type Rule } from './rule-plan.js';
 import { serviceRules, type ServiceRules } from './service-rules.js';
 
-/** Remembers planned Service ports between calls of planIptables (see PlanMemo). */
-export type IptablesPlanMemo = PlanMemo<ServiceRules>;
-export const createPlanMemo = (): IptablesPlanMemo => new PlanMemo<ServiceRules>();
+type Owners = ReadonlyMap<string, readonly string[]>;
+
+/** The last plan and what it was made of, so that the next one can be a patch of it. */
+interface PlannedState {
+  readonly entries: ReadonlyMap<ServicePortKey, ServiceEntry>;
+  readonly plan: IptablesPlan;
+  /** Tree dispatch: each leaf's Service ports (by last byte of the VIP), in snapshot order. */
+  readonly leaves: ReadonlyMap<number, readonly string[]>;
+  readonly hairpin: Owners;
+  readonly gate: Owners;
+}
+
+/**
+ * Remembers planned Service ports between calls of planIptables (see PlanMemo), and the last plan: with tree
+ * dispatch, a change of a few Service ports patches it in O(changed) (their chains, their leaves, their set
+ * members) instead of assembling 10k chains again.
+ */
+export class IptablesPlanMemo {
+  readonly ports = new PlanMemo<ServiceRules>();
+  last: PlannedState | undefined;
+  /** The endpoints of the last snapshot, counted for the large-cluster threshold. */
+  counted: { readonly entries: ReadonlyMap<ServicePortKey, ServiceEntry>; readonly endpoints: number } | undefined;
+}
+export const createPlanMemo = (): IptablesPlanMemo => new IptablesPlanMemo();
 
 /**
  * Pure: the whole desired filter and nat state for one IP family. `memo` (optional) reuses the rules of Service
- * ports that did not change since the last call.
+ * ports that did not change since the last call; the plan is the same as without it.
  */
 export function planIptables(snapshot: Snapshot, planned: PlannerOptions, memo: IptablesPlanMemo = createPlanMemo()): IptablesPlan {
-  const options = effectiveOptions(snapshot, planned);
-  memo.useOptions(options);
+  memo.counted = { entries: snapshot.entries, endpoints: countEndpoints(snapshot.entries, memo.counted) };
+  const options = effectiveOptions(snapshot, planned, memo.counted.endpoints);
+  const reset = memo.ports.useOptions(options);
+  const patched = !reset && memo.last && options.dispatch === 'tree' ? patchPlan(memo.last, snapshot, options, memo.ports) : undefined;
+  memo.last = patched ?? planAfresh(snapshot, options, memo.ports);
+  return memo.last.plan;
+}
+
+function planAfresh(snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo<ServiceRules>): PlannedState {
   const natServices: Rule[] = [];
   const filterServices: Rule[] = [];
   const serviceChains: (readonly [string, readonly Rule[]])[] = [];
-  const dispatched = new Map<string, ServiceRules>();
+  const dispatched: ServiceRules[] = [];
+  const leaves = new Map<number, string[]>();
   const hairpin = new Map<string, readonly string[]>();
+  const gate = new Map<string, readonly string[]>();
   for (const [key, entry] of snapshot.entries) {
-    const rules = memo.get(key, entry, (e) => serviceRules(e, options));
-    if (rules.natDispatch.length > 0) dispatched.set(key, rules);
+    const rules = ports.get(key, entry, (e) => serviceRules(e, options));
+    if (rules.natDispatch.length > 0) {
+      dispatched.push(rules);
+      gate.set(key, rules.gate);
+      const byte = lastByte(rules.vip);
+      const leaf = leaves.get(byte);
+      if (leaf) leaf.push(key);
+      else leaves.set(byte, [key]);
+    }
     if (rules.hairpin.length > 0) hairpin.set(key, rules.hairpin);
-    filterServices.push(...rules.filterRules);
-    serviceChains.push(...rules.chains);
+    for (const rule of rules.filterRules) filterServices.push(rule);
+    for (const chain of rules.chains) serviceChains.push(chain);
   }
-  memo.retain(snapshot.entries);
+  ports.retain(snapshot.entries);
 
-  const dispatchChains: (readonly [string, readonly Rule[]])[] = [];
-  const ipsets: IpsetPlan[] = [];
-  const inline = options.endpointChains === 'inline';
-  if (inline) {
-    // By Service port: a sync diffs the ports that changed, not 100k members (two ports may share a member).
-    ipsets.push(
-      groupedIpset(
-        hairpinSetName(options.family),
-        `hash:ip,port,ip family ${options.family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 4194304`,
-        'every endpoint ip,proto:port,ip: masquerades a Pod that reaches itself through its Service',
-        hairpin,
-      ),
-    );
-  }
+  let dispatchChains: (readonly [string, readonly Rule[]])[] = [];
   if (options.dispatch === 'tree') {
-    const tree = dispatchTree(dispatched, options.family, options.comments);
-    natServices.push(...tree.head);
-    dispatchChains.push(...tree.chains);
-    ipsets.push(tree.gate);
+    natServices.push(...gateRules(options.family, options.comments));
+    dispatchChains = treeChains(new Map([...leaves].map(([byte, keys]) => [byte, leafRules(keys, ports)])), options.family);
   } else {
-    for (const rules of dispatched.values()) natServices.push(...rules.natDispatch);
+    for (const rules of dispatched) for (const rule of rules.natDispatch) natServices.push(rule);
   }
   natServices.push(nodePortsDispatchRule());
   filterServices.push(...unallocatedServiceIPRules(options));
 
+  const inline = options.endpointChains === 'inline';
   const nat = new Map<string, readonly Rule[]>([
     [KUBE_SERVICES, natServices],
     [KUBE_NODEPORTS, []],
@@ -70,18 +93,150 @@ export function planIptables(snapshot: Snapshot, planned: PlannerOptions, memo: 
     [KUBE_SERVICES, filterServices],
     [KUBE_FORWARD, forwardChain(options)],
   ]);
-  return { family: options.family, tables: { filter, nat }, jumps: builtinJumps(), ipsets };
+  const plan = { family: options.family, tables: { filter, nat }, jumps: builtinJumps(), ipsets: planIpsets(options, hairpin, gate) };
+  return { entries: snapshot.entries, plan, leaves, hairpin, gate };
+}
+
+/** The sets the rules match on: the hairpin set of inline endpoints, and the gate of tree dispatch. */
+function planIpsets(options: PlannerOptions, hairpin: Owners, gate: Owners): IpsetPlan[] {
+  const sets: IpsetPlan[] = [];
+  if (options.endpointChains === 'inline') {
+    // By Service port: a sync diffs the ports that changed, not 100k members (two ports may share a member).
+    sets.push(
+      groupedIpset(
+        hairpinSetName(options.family),
+        `hash:ip,port,ip family ${options.family === 4 ? 'inet' : 'inet6'} hashsize 4096 maxelem 4194304`,
+        'every endpoint ip,proto:port,ip: masquerades a Pod that reaches itself through its Service',
+        hairpin,
+      ),
+    );
+  }
+  if (options.dispatch === 'tree') sets.push(gateIpset(options.family, gate));
+  return sets;
+}
+
+/** A leaf's rules: its Service ports' dispatch rules, in order. */
+function leafRules(keys: readonly string[], ports: PlanMemo<ServiceRules>): Rule[] {
+  const rules: Rule[] = [];
+  for (const key of keys) for (const rule of ports.peek(key)!.natDispatch) rules.push(rule);
+  return rules;
+}
+
+/**
+ * The last plan with the changed Service ports replaced: their own chains, the leaves they leave or join (and the
+ * root and branches if a leaf appears or empties), filter KUBE-SERVICES if a REJECT comes or goes, and their set
+ * members. Undefined when so much changed that planning afresh is cheaper. Finding the changes is one pass of
+ * identity checks: the assembler keeps unchanged entries as the same objects.
+ */
+function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo<ServiceRules>): PlannedState | undefined {
+  if (snapshot.entries === last.entries) return last;
+  const limit = Math.max(64, snapshot.entries.size >> 4);
+  const changes: [string, ServiceRules | undefined, ServiceRules | undefined][] = [];
+  const change = (key: string, entry: ServiceEntry | undefined): void => {
+    const before = ports.peek(key);
+    if (!entry) ports.delete(key);
+    const after = entry && ports.get(key, entry, (e) => serviceRules(e, options));
+    if (before !== after) changes.push([key, before, after]);
+  };
+  // Snapshots of one lineage name their changed keys; otherwise every key is checked (by identity first).
+  const candidates = OverlayMap.changedKeys(last.entries, snapshot.entries);
+  if (candidates) {
+    for (const key of candidates) {
+      const entry = snapshot.entries.get(key);
+      if (entry !== last.entries.get(key)) change(key, entry);
+      if (changes.length > limit) return undefined;
+    }
+  } else {
+    for (const [key, entry] of snapshot.entries) {
+      if (last.entries.get(key) !== entry) change(key, entry);
+      if (changes.length > limit) return undefined;
+    }
+    for (const key of last.entries.keys()) if (!snapshot.entries.has(key)) change(key, undefined);
+    if (changes.length > limit) return undefined;
+  }
+
+  const nat = new Map<string, readonly Rule[] | undefined>();
+  const natRules = (name: string) => (nat.has(name) ? nat.get(name) : last.plan.tables.nat.get(name));
+  const leaves = new Map(last.leaves);
+  const touched = new Set<number>();
+  const hairpin = new Map<string, readonly string[] | undefined>();
+  const gate = new Map<string, readonly string[] | undefined>();
+  let filterChanged = false;
+  for (const [key, before, after] of changes) {
+    const kept = new Set(after?.chains.map(([name]) => name));
+    for (const [name] of before?.chains ?? []) if (!kept.has(name)) nat.set(name, undefined);
+    for (const [name, rules] of after?.chains ?? []) nat.set(name, rules);
+    const dispatchedBefore = before !== undefined && before.natDispatch.length > 0;
+    const dispatchedAfter = after !== undefined && after.natDispatch.length > 0;
+    if (dispatchedBefore) touched.add(moveLeaf(leaves, lastByte(before.vip), key, 'leave'));
+    if (dispatchedAfter) touched.add(moveLeaf(leaves, lastByte(after.vip), key, 'join'));
+    if (dispatchedBefore || dispatchedAfter) gate.set(key, dispatchedAfter ? after.gate : undefined);
+    if ((before?.hairpin.length ?? 0) > 0 || (after?.hairpin.length ?? 0) > 0) hairpin.set(key, after && after.hairpin.length > 0 ? after.hairpin : undefined);
+    if ((before?.filterRules.length ?? 0) > 0 || (after?.filterRules.length ?? 0) > 0) filterChanged = true;
+  }
+
+  let shape = false;
+  for (const byte of touched) {
+    const keys = leaves.get(byte)!;
+    shape ||= keys.length === 0 || !last.leaves.has(byte);
+    if (keys.length === 0) leaves.delete(byte);
+    nat.set(leafChainName(byte), keys.length === 0 ? undefined : leafRules(keys, ports));
+  }
+  if (shape) {
+    // A leaf appeared or emptied: the root and branches are rebuilt (at most 17 chains).
+    const tree = treeChains(new Map([...leaves.keys()].map((byte) => [byte, natRules(leafChainName(byte))!])), options.family);
+    const names = new Set(tree.map(([name]) => name));
+    for (const [name] of treeChains(new Map([...last.leaves.keys()].map((byte) => [byte, []])), options.family)) if (!names.has(name)) nat.set(name, undefined);
+    for (const [name, rules] of tree) nat.set(name, rules);
+  }
+  let filter = last.plan.tables.filter;
+  if (filterChanged) {
+    const filterServices: Rule[] = [];
+    for (const key of snapshot.entries.keys()) for (const rule of ports.peek(key)!.filterRules) filterServices.push(rule);
+    filterServices.push(...unallocatedServiceIPRules(options));
+    filter = new Map(filter).set(KUBE_SERVICES, filterServices);
+  }
+  const hairpinOwners = hairpin.size > 0 ? OverlayMap.over(last.hairpin).patch(hairpin) : last.hairpin;
+  const gateOwners = gate.size > 0 ? OverlayMap.over(last.gate).patch(gate) : last.gate;
+  const ipsets = hairpin.size > 0 || gate.size > 0 ? planIpsets(options, hairpinOwners, gateOwners) : last.plan.ipsets;
+  const plan = { ...last.plan, tables: { filter, nat: OverlayMap.over(last.plan.tables.nat).patch(nat) }, ipsets };
+  return { entries: snapshot.entries, plan, leaves, hairpin: hairpinOwners, gate: gateOwners };
+}
+
+/**
+ * A Service port leaves or joins the leaf of `byte` (copy on write: the last plan's lists stay as they were).
+ * Joining keeps the leaf in snapshot order, which the assembler sorts by key.
+ */
+function moveLeaf(leaves: Map<number, readonly string[]>, byte: number, key: string, move: 'leave' | 'join'): number {
+  const keys = [...(leaves.get(byte) ?? [])];
+  if (move === 'leave') {
+    const at = keys.indexOf(key);
+    if (at >= 0) keys.splice(at, 1);
+  } else {
+    let at = keys.length;
+    while (at > 0 && keys[at - 1]! > key) at--;
+    keys.splice(at, 0, key);
+  }
+  leaves.set(byte, keys);
+  return byte;
 }
 
 /** The options this snapshot is planned with: the Node's zone, and no comments in a large cluster. */
-function effectiveOptions(snapshot: Snapshot, planned: PlannerOptions): PlannerOptions {
+function effectiveOptions(snapshot: Snapshot, planned: PlannerOptions, endpoints: number): PlannerOptions {
   // The Node object's zone, when the source follows it, wins over the configured one (topology hints).
   const zone = snapshot.node?.zone || planned.zone;
-  let endpoints = 0;
-  for (const entry of snapshot.entries.values()) endpoints += entry.endpoints.length;
   // kube-proxy's largeClusterEndpointsThreshold: comments cost memory and restore time at scale.
   const comments = planned.comments && endpoints <= planned.commentsEndpointThreshold;
   return zone === planned.zone && comments === planned.comments ? planned : { ...planned, zone, comments };
+}
+
+/** How many endpoints the entries hold: from the last count and the changed keys when the snapshots share a lineage. */
+function countEndpoints(entries: ReadonlyMap<ServicePortKey, ServiceEntry>, last: IptablesPlanMemo['counted']): number {
+  const changed = last && OverlayMap.changedKeys(last.entries, entries);
+  let endpoints = changed ? last.endpoints : 0;
+  if (changed) for (const key of changed) endpoints += (entries.get(key)?.endpoints.length ?? 0) - (last.entries.get(key)?.endpoints.length ?? 0);
+  else for (const entry of entries.values()) endpoints += entry.endpoints.length;
+  return endpoints;
 }
 
 /** The whole plan as one iptables-restore input: what `hybrid-proxy plan` prints and the golden files hold. */

@@ -8,9 +8,10 @@ export interface CommandResult {
 export interface RunOptions {
   /**
    * Written to the command's standard input (iptables-restore, ipset restore, ...). An iterable is written piece by
-   * piece as it is produced, so the tool works while the rest is still being rendered.
+   * piece as it is produced, so the tool works while the rest is still being rendered; an async iterable may also
+   * wait for something before it writes more (the tool is already running by then).
    */
-  readonly input?: string | Iterable<string>;
+  readonly input?: string | Iterable<string> | AsyncIterable<string>;
   readonly timeoutMs?: number;
 }
 

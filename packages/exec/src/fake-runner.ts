@@ -17,10 +17,16 @@ export class FakeRunner implements CommandRunner {
 
   async run(file: string, args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     // An iterable input is drained, as a real tool would read it all.
-    const input = options.input === undefined || typeof options.input === 'string' ? options.input : [...options.input].join('');
-    const call = { file, args: [...args], input };
+    const call = { file, args: [...args], input: await drain(options.input) };
     this.calls.push(call);
     const answer = this.responder(call) ?? {};
     return { stdout: answer.stdout ?? '', stderr: answer.stderr ?? '', exitCode: answer.exitCode ?? 0 };
   }
+}
+
+async function drain(input: RunOptions['input']): Promise<string | undefined> {
+  if (input === undefined || typeof input === 'string') return input;
+  let text = '';
+  for await (const piece of input) text += piece;
+  return text;
 }

@@ -96,18 +96,13 @@ export class IptablesExecutor {
         changes = partialChanges(plan, this.applied!.tables);
         setSteps = this.memberChanges(plan.ipsets, this.applied!.sets);
       }
-      // Sets exist before the rules that name them; members change after the rules, in one call (see ipsetSteps).
+      // Sets exist before the rules that name them.
       await this.restoreSets(setSteps.before);
-      // A full sync fills the sets while the rules load, on another core: a gate member whose leaf is not loaded
-      // yet lets traffic fall through as it did before the sync, and a hairpin member is inert until its DNAT rule
-      // exists. Removals still wait for the rules.
-      const fill = full ? setSteps.after.filter(isAdd) : [];
-      const afterRules = full ? setSteps.after.filter((line) => !isAdd(line)) : setSteps.after;
-      const [rules, filled] = await Promise.allSettled([isNoChange(changes) ? Promise.resolve('') : this.restoreRules(tools, changes), this.restoreSets(fill)]);
+      const rulesApplied = isNoChange(changes) ? Promise.resolve('') : this.restoreRules(tools, changes);
+      const [rules, members] = await Promise.allSettled([rulesApplied, this.changeMembers(setSteps.after, rulesApplied)]);
       if (rules.status === 'rejected') throw rules.reason;
-      if (filled.status === 'rejected') throw filled.reason;
+      if (members.status === 'rejected') throw members.reason;
       const input = rules.value;
-      await this.restoreSets(afterRules);
       // (On a restart the jumps exist already, and the rules they lead to were replaced commit by commit.)
       if (full && !jumpsFirst) await this.ensureJumps(tools, plan.jumps);
       this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
@@ -163,6 +158,25 @@ export class IptablesExecutor {
       if (saved.exitCode === 0) texts.push(saved.stdout);
     }
     return parseIpsetSave(texts.join('\n'));
+  }
+
+  /**
+   * Member changes, in one `ipset restore` that runs alongside the rule restore, so its start-up is not on the
+   * sync's path. Additions are written at once: a gate member whose leaf rule is not loaded yet lets traffic fall
+   * through as it did before the sync, and a hairpin member is inert until its DNAT rule exists. Removals are
+   * written only once the rules are in (and not at all if they failed): a member never leads into nothing.
+   */
+  private async changeMembers(lines: readonly string[], rulesApplied: Promise<unknown>): Promise<void> {
+    if (lines.length === 0) return;
+    const adds = lines.filter(isAdd);
+    const removals = lines.filter((line) => !isAdd(line));
+    async function* input(): AsyncGenerator<string> {
+      if (adds.length > 0) yield adds.join('\n') + '\n';
+      if (removals.length === 0) return;
+      const applied = await rulesApplied.then(() => true, () => false);
+      if (applied) yield removals.join('\n') + '\n';
+    }
+    await runChecked(this.options.runner, 'ipset', ['restore', '-exist'], { input: input() });
   }
 
   private async restoreSets(lines: readonly string[]): Promise<void> {

@@ -1,3 +1,4 @@
+import { OverlayMap } from '@hybrid-proxy/model';
 /** A set the rules match on (`-m set --match-set`), as data: the executor creates it and keeps its members. */
 export interface IpsetPlan {
   readonly name: string;
@@ -61,13 +62,15 @@ export class MemberLedger {
         }
       }
     };
-    for (const [owner, members] of next) {
+    // Owners of one lineage of plans name those that may have changed; otherwise every owner is checked.
+    const candidates = OverlayMap.changedKeys(this.groups, next);
+    for (const [owner, members] of candidates ? [...candidates].map((o) => [o, next.get(o)] as const) : next) {
       const before = this.groups.get(owner);
       if (before === members) continue;
-      change(members, 1);
+      if (members) change(members, 1);
       if (before) change(before, -1);
     }
-    for (const [owner, members] of this.groups) if (!next.has(owner)) change(members, -1);
+    if (!candidates) for (const [owner, members] of this.groups) if (!next.has(owner)) change(members, -1);
     this.groups = next;
     // A member that left one owner and joined another in the same plan was counted down and up: keep neither line.
     const net = new Set(removed.filter((m) => this.counts.has(m)));
@@ -98,10 +101,9 @@ export function createSetLine(set: Pick<IpsetPlan, 'name' | 'type'>): string {
 
 /**
  * `ipset restore` commands, in two steps around the rule update. `before`: create missing sets, which the rules
- * name. `after`: every membership change, in one call, once the rules are in place: a member removed after its
- * rules never leads into nothing, and a member added after its rules never gates traffic into a missing leaf.
- * (A new endpoint's hairpin member lands a moment after its DNAT rule; kube-proxy's own KUBE-SEP chain swap has
- * the same moment.) Never flushes a set, so a present member keeps matching throughout.
+ * name. `after`: every membership change, in one call that runs alongside the rule update: additions at once
+ * (inert until their rules exist), removals once the rules are in, so a member never leads into nothing. Never
+ * flushes a set, so a present member keeps matching throughout.
  */
 export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]): { before: string[]; after: string[] } {
   const before: string[] = [];

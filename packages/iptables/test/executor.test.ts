@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeRunner, type RecordedCommand } from '@hybrid-proxy/exec';
+import { FakeRunner, type CommandRunner, type RecordedCommand } from '@hybrid-proxy/exec';
 import { defaultPlannerOptions, IptablesExecutor, planIptables, RestoreError, type PlannerOptions } from '@hybrid-proxy/iptables';
 import { buildSnapshot } from '@hybrid-proxy/model';
 import { eps, svc } from './scenarios.js';
@@ -35,40 +35,88 @@ describe('IptablesExecutor against a recording runner', () => {
     expect(restore!.input).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.41\/32/m);
   });
 
-  it('keeps the sets beside the rules: created before the restore, members changed after it', async () => {
+  it('keeps the sets beside the rules: created before the restore, members changed in one call', async () => {
     const runner = kernel();
     const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
     await executor.apply(plan(['198.18.1.1'], [], options));
     const first = runner.calls.filter((c) => c.file === 'ipset' || c.file.endsWith('-restore')).map((c) => `${c.file} ${c.args[0]}`);
     // ipset save reads the kernel's members on a full sync; the sets exist before the rules that name them.
-    expect(first).toEqual(['ipset save', 'ipset save', 'ipset restore', 'iptables-nft-restore -w', 'ipset restore']);
+    expect(first.slice(0, 3)).toEqual(['ipset save', 'ipset save', 'ipset restore']);
+    expect(first.slice(3).sort()).toEqual(['ipset restore', 'iptables-nft-restore -w']);
     expect(runner.calls.filter((c) => c.file === 'ipset' && c.args[0] === 'restore').map((c) => c.input)).toEqual([
       'create KUBE-SVC-HAIRPIN hash:ip,port,ip family inet hashsize 4096 maxelem 4194304 comment\ncreate KUBE-SVC-GATE hash:ip,port family inet hashsize 4096 maxelem 1048576 comment\n',
       'add KUBE-SVC-HAIRPIN 198.18.1.1,tcp:8080,198.18.1.1\nadd KUBE-SVC-HAIRPIN 198.18.1.9,tcp:8080,198.18.1.9\nadd KUBE-SVC-GATE 198.19.0.41,tcp:80\nadd KUBE-SVC-GATE 198.19.0.42,tcp:80\n',
     ]);
     runner.calls.length = 0;
-    // svc1 loses its endpoints and svc3 arrives: both membership changes follow the rules, in one call.
+    // svc1 loses its endpoints and svc3 arrives: both membership changes in one call.
     const services = [svc('svc1', '198.19.0.41', p80), svc('svc2', '198.19.0.42', p80), svc('svc3', '198.19.0.43', p80)];
     await executor.apply(planIptables(buildSnapshot(services, [eps('svc2', ['198.18.1.9']), eps('svc3', ['198.18.1.8'])]), options));
     const second = runner.calls.filter((c) => c.file === 'ipset' || c.file.endsWith('-restore'));
-    expect(second.map((c) => `${c.file} ${c.args[0]}`)).toEqual(['iptables-nft-restore -w', 'ipset restore']);
-    expect(second[1]!.input).toBe('del KUBE-SVC-HAIRPIN 198.18.1.1,tcp:8080,198.18.1.1\nadd KUBE-SVC-HAIRPIN 198.18.1.8,tcp:8080,198.18.1.8\ndel KUBE-SVC-GATE 198.19.0.41,tcp:80\nadd KUBE-SVC-GATE 198.19.0.43,tcp:80\n');
+    expect(second.map((c) => `${c.file} ${c.args[0]}`).sort()).toEqual(['ipset restore', 'iptables-nft-restore -w']);
+    expect(second.find((c) => c.file === 'ipset')!.input).toBe('add KUBE-SVC-HAIRPIN 198.18.1.8,tcp:8080,198.18.1.8\nadd KUBE-SVC-GATE 198.19.0.43,tcp:80\ndel KUBE-SVC-HAIRPIN 198.18.1.1,tcp:8080,198.18.1.1\ndel KUBE-SVC-GATE 198.19.0.41,tcp:80\n');
     // nat KUBE-SERVICES (the gate) stays as it is; filter gains svc1's REJECT.
-    const nat = second[0]!.input!.slice(second[0]!.input!.indexOf('*nat'));
+    const restore = second.find((c) => c.file.endsWith('-restore'))!.input!;
+    const nat = restore.slice(restore.indexOf('*nat'));
     expect(nat).not.toContain(':KUBE-SERVICES');
     expect(nat).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.43\/32/m);
   });
 
-  it('a full sync fills the sets alongside the rule restore, and removes stale members only after it', async () => {
-    const runner = new FakeRunner((call) => {
-      if (call.file.endsWith('-save')) return { stdout: '' };
-      if (call.file === 'ipset' && call.args[0] === 'save' && call.args[1] === 'KUBE-SVC-GATE') return { stdout: 'create KUBE-SVC-GATE hash:ip,port family inet\nadd KUBE-SVC-GATE 198.19.0.99,tcp:80\n' };
-      return undefined;
-    });
-    await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1'], [], options));
-    const calls = runner.calls.filter((c) => (c.file === 'ipset' && c.args[0] === 'restore') || c.file.endsWith('-restore'));
-    expect(calls.map((c) => (c.file === 'ipset' ? c.input!.split(' ')[0] : c.file))).toEqual(['create', 'iptables-nft-restore', 'add', 'del']);
-    expect(calls[3]!.input).toBe('del KUBE-SVC-GATE 198.19.0.99,tcp:80\n');
+  /**
+   * A runner whose rule restore ends when the test says so, and which logs each piece of ipset input as the tool
+   * would read it: shows what the member changes write while the rules are still loading.
+   */
+  function gatedKernel(gateSave: string) {
+    const log: string[] = [];
+    let finish!: (ok: boolean) => void;
+    const runner: CommandRunner = {
+      where: 'gated',
+      async run(file, args, runOptions = {}) {
+        if (file.endsWith('-save')) return { stdout: '', stderr: '', exitCode: 0 };
+        if (file === 'ipset' && args[0] === 'save') return { stdout: args[1] === 'KUBE-SVC-GATE' ? gateSave : '', stderr: '', exitCode: 0 };
+        if (file.endsWith('-restore')) {
+          log.push('rules: loading');
+          const ok = await new Promise<boolean>((resolve) => (finish = resolve));
+          log.push(ok ? 'rules: in' : 'rules: failed');
+          return { stdout: '', stderr: ok ? '' : 'iptables-restore: line 2 failed', exitCode: ok ? 0 : 1 };
+        }
+        if (file !== 'ipset') return { stdout: '', stderr: '', exitCode: 0 };
+        const input = runOptions.input ?? '';
+        for await (const piece of typeof input === 'string' ? [input] : input) log.push(...piece.trim().split('\n').map((line) => `ipset: ${line.split(' ')[0]} ${line.split(' ')[2]}`));
+        return { stdout: '', stderr: '', exitCode: 0 };
+      },
+    };
+    /** Lets the rule restore end, once everything that would run alongside it has. */
+    const release = async (ok: boolean) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      finish(ok);
+    };
+    return { runner, log, release };
+  }
+
+  it('adds members while the rules load, and removes stale ones only once the rules are in', async () => {
+    const { runner, log, release } = gatedKernel('create KUBE-SVC-GATE hash:ip,port family inet\nadd KUBE-SVC-GATE 198.19.0.99,tcp:80\n');
+    const applied = new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1'], [], options));
+    await release(true);
+    await applied;
+    expect(log).toEqual([
+      'ipset: create hash:ip,port,ip',
+      'rules: loading',
+      'ipset: add 198.18.1.1,tcp:8080,198.18.1.1',
+      'ipset: add 198.18.1.9,tcp:8080,198.18.1.9',
+      'ipset: add 198.19.0.41,tcp:80',
+      'ipset: add 198.19.0.42,tcp:80',
+      'rules: in',
+      'ipset: del 198.19.0.99,tcp:80',
+    ]);
+  });
+
+  it('never removes a member when the rules fail to load', async () => {
+    const { runner, log, release } = gatedKernel('create KUBE-SVC-GATE hash:ip,port family inet\nadd KUBE-SVC-GATE 198.19.0.99,tcp:80\n');
+    const applied = new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1'], [], options));
+    await release(false);
+    await expect(applied).rejects.toThrow(RestoreError);
+    expect(log.filter((line) => line.startsWith('ipset: del'))).toEqual([]);
+    expect(log).toContain('rules: failed');
   });
 
   it('with inline endpoints, an endpoint change rewrites one service chain and nothing else', async () => {

@@ -24,24 +24,22 @@ const options = (layout) => ({ ...BASE, ...LAYOUTS[layout] });
 /**
  * The cluster as the API watcher holds it (converted objects, kept between events), and one-endpoint changes as
  * they arrive: event `run` moves an endpoint of one Service to an address no other endpoint has (so its hairpin
- * member really changes). A change is converted and assembled the way the watcher does, so unchanged Services
- * keep their entries.
+ * member really changes). A change is converted and handed to the assembler the way the watcher does (setSlice),
+ * so only that Service is joined again.
  */
 function cluster(n) {
   const { services, slices } = syntheticCluster(n, ENDPOINTS);
-  const serviceDefs = services.map((s) => convertService(s).value);
-  const sliceDefs = slices.map((s) => convertEndpointSlice(s).value);
   const assembler = new SnapshotAssembler();
   return {
-    initial: assembler.assemble(serviceDefs, sliceDefs),
+    initial: assembler.assemble(services.map((s) => convertService(s).value), slices.map((s) => convertEndpointSlice(s).value)),
     /** Event `run`: returns the next snapshot. */
     change(run) {
       // Synthetic addresses wrap around 198.18.0.0/16 past 65,536 endpoints; Service 0.4 n's do not.
-      const i = Math.floor(n * 0.4);
-      const moved = syntheticSlice(i, ENDPOINTS);
+      const moved = syntheticSlice(Math.floor(n * 0.4), ENDPOINTS);
       moved.endpoints[0] = { addresses: [`${MOVED_PREFIX}.${run}`], conditions: { ready: true } };
-      sliceDefs[i] = convertEndpointSlice(moved).value;
-      return assembler.assemble(serviceDefs, sliceDefs);
+      const slice = convertEndpointSlice(moved).value;
+      assembler.setSlice(`${slice.namespace}/${slice.name}`, slice);
+      return assembler.snapshot();
     },
   };
 }

@@ -47,9 +47,13 @@ export class OverlayMap<K, V> implements ReadonlyMap<K, V> {
    * undefined when they are not, and every key must be compared.
    */
   static changedKeys<K, V>(a: ReadonlyMap<K, V>, b: ReadonlyMap<K, V>): Iterable<K> | undefined {
-    if (!(a instanceof OverlayMap) || !(b instanceof OverlayMap) || a.base !== b.base) return undefined;
-    const keys = new Set<K>(a.delta.keys());
-    for (const key of b.delta.keys()) keys.add(key);
+    // A plain map counts as an overlay of itself with nothing changed: the first patch of a fresh plan compares
+    // with the plan it patched in O(changed) too.
+    const [baseA, deltaA] = a instanceof OverlayMap ? [a.base, a.delta] : [a, undefined];
+    const [baseB, deltaB] = b instanceof OverlayMap ? [b.base, b.delta] : [b, undefined];
+    if (baseA !== baseB) return undefined;
+    const keys = new Set<K>(deltaA?.keys());
+    for (const key of deltaB?.keys() ?? []) keys.add(key);
     return keys;
   }
 

@@ -47,7 +47,10 @@ describe('OverlayMap', () => {
     expect([...map.values()]).toEqual([20, 3, 4]);
   });
 
-  it('tells maps of different bases apart as unknown', () => {
+  it('tells maps of different bases apart as unknown, and a plain map from its own patches', () => {
+    const plain = new Map([['a', 1], ['b', 2]]);
     expect(OverlayMap.changedKeys(new Map([['a', 1]]), OverlayMap.over(new Map([['a', 1]])))).toBeUndefined();
+    expect([...OverlayMap.changedKeys(plain, OverlayMap.over(plain).patch([['b', 3]]))!]).toEqual(['b']);
+    expect([...OverlayMap.changedKeys(plain, plain)!]).toEqual([]);
   });
 });

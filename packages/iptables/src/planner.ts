@@ -125,8 +125,8 @@ function leafRules(keys: readonly string[], ports: PlanMemo<ServiceRules>): Rule
 /**
  * The last plan with the changed Service ports replaced: their own chains, the leaves they leave or join (and the
  * root and branches if a leaf appears or empties), filter KUBE-SERVICES if a REJECT comes or goes, and their set
- * members. Undefined when so much changed that planning afresh is cheaper. Finding the changes is one pass of
- * identity checks: the assembler keeps unchanged entries as the same objects.
+ * members. Undefined when so much changed that planning afresh is cheaper. The changed ports are the keys the
+ * snapshots' overlays name, or else those whose entry is not the same object (the assembler keeps unchanged ones).
  */
 function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo<ServiceRules>): PlannedState | undefined {
   if (snapshot.entries === last.entries) return last;

@@ -96,6 +96,21 @@ export async function connectLab(prefix, nodeNamespace, variant) {
       const { stdout } = await runChecked(client, process.execPath, ['-e', CLIENT_SCRIPT, JSON.stringify({ targets, count, warmup })], { timeoutMs: 600_000 });
       return JSON.parse(stdout);
     },
+    /**
+     * Waits until the two paths measure the same while the node has no rule (an A/A check), so that a ratio
+     * measured later is the rules' and not the lab's. Returns the A/A ratio it settled at and the seconds it took.
+     */
+    async settle(tolerance = 1.02, maxMs = 150_000) {
+      const start = Date.now();
+      let agreed = 0;
+      for (;;) {
+        const [through, empty] = await this.measure([NON_SERVICE_TARGET, EMPTY_RULESET_TARGET], 500);
+        const ratio = through / empty;
+        agreed = ratio <= tolerance ? agreed + 1 : 0;
+        if (agreed === 2 || Date.now() - start > maxMs) return { ratio, seconds: (Date.now() - start) / 1000 };
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+      }
+    },
     destroy,
   };
 }

@@ -92,20 +92,8 @@ export class SnapshotAssembler {
 
   /** Everything at once: Services and slices not in these lists are gone. */
   assemble(services: Iterable<ServiceDef>, slices: Iterable<EndpointSliceDef>, invalid: readonly InvalidObject[] = [], node?: NodeInfo): Snapshot {
-    const serviceIds = new Set<string>();
-    for (const service of services) {
-      const id = `${service.namespace}/${service.name}`;
-      serviceIds.add(id);
-      this.setService(id, service);
-    }
-    for (const id of [...this.services.keys()]) if (!serviceIds.has(id)) this.setService(id, undefined);
-    const sliceIds = new Set<string>();
-    for (const slice of slices) {
-      const id = `${slice.namespace}/${slice.name}`;
-      sliceIds.add(id);
-      this.setSlice(id, slice);
-    }
-    for (const id of [...this.slices.keys()]) if (!sliceIds.has(id)) this.setSlice(id, undefined);
+    replaceAll(this.services, services, (id, service) => this.setService(id, service));
+    replaceAll(this.slices, slices, (id, slice) => this.setSlice(id, slice));
     return this.snapshot(invalid, node);
   }
 
@@ -119,6 +107,17 @@ export class SnapshotAssembler {
 }
 
 const serviceIdOf = (slice: EndpointSliceDef): string => `${slice.namespace}/${slice.serviceName}`;
+
+/** Sets every object under its `namespace/name`, and unsets the ids `held` has that `objects` does not. */
+function replaceAll<T extends { readonly namespace: string; readonly name: string }>(held: ReadonlyMap<string, T>, objects: Iterable<T>, set: (id: string, object: T | undefined) => void): void {
+  const ids = new Set<string>();
+  for (const object of objects) {
+    const id = `${object.namespace}/${object.name}`;
+    ids.add(id);
+    set(id, object);
+  }
+  for (const id of [...held.keys()]) if (!ids.has(id)) set(id, undefined);
+}
 
 function endpointsFor(portName: string, protocol: string, slices: readonly EndpointSliceDef[]): Endpoint[] {
   const byAddress = new Map<string, Endpoint>();

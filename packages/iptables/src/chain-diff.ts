@@ -8,18 +8,12 @@ export type AppliedState = Readonly<Record<Table, TablePlan>>;
 
 /**
  * Whether two chains hold the same rules. Unchanged Service ports keep their rule arrays between plans (PlanMemo),
- * so identity answers almost every comparison; otherwise the arguments are compared, not rendered text.
+ * so identity answers almost every comparison; otherwise rule text is compared.
  */
 export function sameRules(a: readonly Rule[] | undefined, b: readonly Rule[] | undefined): boolean {
   if (a === b) return true;
   if (!a || !b || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x === y) continue;
-    if (x.length !== y.length) return false;
-    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
-  }
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

@@ -16,8 +16,9 @@ export const PER_SERVICE_PREFIXES: readonly string[] = [SERVICE_CHAIN_PREFIX, EN
 
 /** kube-proxy's hash: the first 16 characters of base32(sha256(text)), so operators recognise the chains. */
 export function chainHash(text: string): string {
-  // 16 base32 characters are 80 bits: the first 10 bytes of the digest. One-shot hash(): a third of createHash's cost.
-  return base32(hash('sha256', text, 'buffer').subarray(0, 10));
+  // 16 base32 characters are 80 bits: the first 10 bytes of the digest. One-shot hash() as a binary (latin1) string: a
+  // sixth of createHash's cost.
+  return base32(hash('sha256', text, 'binary'), 10);
 }
 
 /** KUBE-SVC-<hash of "ns/name:port" + protocol in lower case>, exactly kube-proxy's servicePortChainName. */

@@ -1,6 +1,6 @@
 import type { IPFamily } from '@hybrid-proxy/model';
 import { groupedIpset, type IpsetPlan } from './ipset-text.js';
-import type { Rule } from './rule-plan.js';
+import { ruleText, type Rule } from './rule-plan.js';
 
 /**
  * The gated, tree-dispatched KUBE-SERVICES. kube-proxy lists every Service in KUBE-SERVICES, so each new
@@ -60,11 +60,11 @@ export function treeChains(leaves: ReadonlyMap<number, readonly Rule[]>, family:
       const byte = (high << 4) | low;
       const rules = leaves.get(byte);
       if (!rules) continue;
-      branch.push(['-d', nibbleMatch(family, high, true), '-g', leafChainName(byte)]);
+      branch.push(ruleText(['-d', nibbleMatch(family, high, true), '-g', leafChainName(byte)]));
       leafChains.push([leafChainName(byte), rules]);
     }
     if (branch.length === 0) continue;
-    root.push(['-d', nibbleMatch(family, low, false), '-g', branchName]);
+    root.push(ruleText(['-d', nibbleMatch(family, low, false), '-g', branchName]));
     branches.push([branchName, branch]);
   }
   return [[DISPATCH_ROOT, root], ...branches, ...leafChains];
@@ -73,7 +73,7 @@ export function treeChains(leaves: ReadonlyMap<number, readonly Rule[]>, family:
 /** The head of nat KUBE-SERVICES: traffic to any VIP,proto:port in the gate set goes into the tree. */
 export function gateRules(family: IPFamily, comments: boolean): Rule[] {
   const comment = comments ? ['-m', 'comment', '--comment', 'kubernetes service portals: dispatch by destination'] : [];
-  return [['-m', 'set', '--match-set', gateSetName(family), 'dst,dst', ...comment, '-j', DISPATCH_ROOT]];
+  return [ruleText(['-m', 'set', '--match-set', gateSetName(family), 'dst,dst', ...comment, '-j', DISPATCH_ROOT])];
 }
 
 /** The gate set, its members by Service port. */

@@ -1,7 +1,7 @@
 import { KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
 import type { PlannerOptions } from './planner-options.js';
 import { masqueradeMark } from './planner-options.js';
-import type { BuiltinJump, Rule } from './rule-plan.js';
+import { ruleText, type BuiltinJump, type Rule } from './rule-plan.js';
 
 const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
 
@@ -11,25 +11,27 @@ export function masqueradeChains(options: PlannerOptions, hairpinSet?: string): 
   const bit = mark.split('/')[0]!;
   // Inline endpoints have no KUBE-SEP chain to mark hairpin traffic in: after DNAT, a packet whose source is the
   // endpoint it was sent to (ip,proto:port,ip in the set) is marked here instead, as kube-proxy's IPVS mode does.
-  const hairpin: Rule[] = hairpinSet ? [['-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ]] : [];
+  const hairpin: Rule[] = hairpinSet ? [ruleText(['-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ])] : [];
   return [
     [
       KUBE_POSTROUTING,
       [
         ...hairpin,
-        ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
-        // Clear the bit so a re-traversal (e.g. through another namespace's rules) does not masquerade again.
-        ['-j', 'MARK', '--xor-mark', bit],
-        [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
+        ...[
+          ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
+          // Clear the bit so a re-traversal (e.g. through another namespace's rules) does not masquerade again.
+          ['-j', 'MARK', '--xor-mark', bit],
+          [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
+        ].map(ruleText),
       ],
     ],
-    [KUBE_MARK_MASQ, [['-j', 'MARK', '--or-mark', bit]]],
+    [KUBE_MARK_MASQ, [ruleText(['-j', 'MARK', '--or-mark', bit])]],
   ];
 }
 
 /** The last rule of nat KUBE-SERVICES: local destinations go on to the node ports. */
 export function nodePortsDispatchRule(): Rule {
-  return [...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', KUBE_NODEPORTS];
+  return ruleText([...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', KUBE_NODEPORTS]);
 }
 
 /** Forwarding of service traffic that a host firewall with a DROP policy would otherwise lose. */
@@ -38,7 +40,7 @@ export function forwardChain(options: PlannerOptions): Rule[] {
     ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
     [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', masqueradeMark(options), '-j', 'ACCEPT'],
     [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
-  ];
+  ].map(ruleText);
 }
 
 /** Jumps from the built-in chains into ours, as kube-proxy installs them. */
@@ -60,5 +62,5 @@ export function builtinJumps(): BuiltinJump[] {
 export function unallocatedServiceIPRules(options: PlannerOptions): Rule[] {
   return options.serviceCIDRs
     .filter((cidr) => cidr.includes(':') === (options.family === 6))
-    .map((cidr) => ['-d', cidr, ...(options.comments ? comment('reject traffic to unallocated ClusterIPs and unused ports') : []), '-j', 'REJECT']);
+    .map((cidr) => ruleText(['-d', cidr, ...(options.comments ? comment('reject traffic to unallocated ClusterIPs and unused ports') : []), '-j', 'REJECT']));
 }

@@ -1,5 +1,5 @@
 export type { BuiltinJump, IptablesPlan, Rule, Table, TablePlan } from './rule-plan.js';
-export { countRules, TABLES } from './rule-plan.js';
+export { countRules, ruleText, TABLES } from './rule-plan.js';
 export type { Dispatch, EndpointChains, PlannerOptions } from './planner-options.js';
 export { defaultPlannerOptions, DISPATCH_MODES, ENDPOINT_CHAIN_MODES, masqueradeMark } from './planner-options.js';
 export type { EndpointSelection, NodeIdentity } from './endpoint-selection.js';

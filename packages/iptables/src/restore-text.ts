@@ -13,7 +13,7 @@ export function quoteArg(arg: string): string {
 }
 
 export function renderRule(chain: string, rule: Rule): string {
-  return `-A ${chain} ${rule.map(quoteArg).join(' ')}`;
+  return `-A ${chain} ${rule}`;
 }
 
 /** What one table's section of an iptables-restore input contains. */
@@ -25,18 +25,17 @@ export interface TableChange {
   readonly remove: readonly string[];
 }
 
-/** A chain's rules jump to (or goto) these chains. */
+/** A chain's rules jump to (or goto) these chains (and built-in targets, which are not chains of the change). */
 function jumpTargets(rules: readonly Rule[]): string[] {
   const targets: string[] = [];
   for (const rule of rules) {
-    // The target sits near the end of a rule (only DNAT's or MARK's arguments follow it).
-    for (let i = rule.length - 2; i >= 0; i--) {
-      const arg = rule[i];
-      if (arg === '-j' || arg === '-g') {
-        targets.push(rule[i + 1]!);
-        break;
-      }
-    }
+    // The target is the last -j or -g: only a target's own arguments (DNAT's, MARK's) follow it, and comments
+    // come before it.
+    const spaced = Math.max(rule.lastIndexOf(' -j '), rule.lastIndexOf(' -g '));
+    const at = spaced >= 0 ? spaced + 1 : rule.startsWith('-j ') || rule.startsWith('-g ') ? 0 : -1;
+    if (at < 0) continue;
+    const end = rule.indexOf(' ', at + 3);
+    targets.push(rule.slice(at + 3, end < 0 ? undefined : end));
   }
   return targets;
 }

@@ -1,11 +1,21 @@
 import type { IPFamily } from '@hybrid-proxy/model';
 import type { IpsetPlan } from './ipset-text.js';
+import { quoteArg } from './restore-text.js';
 
 export type Table = 'filter' | 'nat';
 export const TABLES: readonly Table[] = ['filter', 'nat'];
 
-/** One rule: the arguments that follow `-A <chain>` in iptables-restore input. */
-export type Rule = readonly string[];
+/**
+ * One rule: what follows `-A <chain> ` in iptables-restore input, each argument quoted as iptables-save prints it.
+ * Text rather than an array of arguments: a plan at 10k Services holds 120k rules, and one string per rule (often
+ * a shared prefix joined to the endpoint) is a fraction of the objects, so a cold plan spends far less in GC.
+ */
+export type Rule = string;
+
+/** A rule from its arguments. */
+export function ruleText(args: readonly string[]): Rule {
+  return args.map(quoteArg).join(' ');
+}
 
 /** A table as data: chains in the order they are declared, each with its rules in order. */
 export type TablePlan = ReadonlyMap<string, readonly Rule[]>;

@@ -1,4 +1,4 @@
-import { selectClusterEndpoints, masqueradeMark, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
+import { selectClusterEndpoints, masqueradeMark, ruleText, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import { type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
 
@@ -65,12 +65,12 @@ function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
   const [clusterIP, loopBack, ipvsIPs] = ipsets.map((s) => s.name) as [string, string, string];
   const mark = masqueradeMark(options);
   const bit = mark.split('/')[0]!;
-  const masquerade: Rule[] = options.masqueradeAll
+  const masquerade: string[][] = options.masqueradeAll
     ? [[...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ']]
     : options.clusterCIDR
       ? [['!', '-s', options.clusterCIDR, ...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ']]
       : [];
-  const nat = new Map<string, readonly Rule[]>([
+  const nat = chains([
     ['KUBE-SERVICES', [...masquerade, [...matchSet(clusterIP, 'dst,dst'), '-j', 'ACCEPT']]],
     [
       'KUBE-POSTROUTING',
@@ -83,7 +83,7 @@ function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
     ],
     ['KUBE-MARK-MASQ', [['-j', 'MARK', '--or-mark', bit]]],
   ]);
-  const filter = new Map<string, readonly Rule[]>([
+  const filter = chains([
     [
       // Host services must not answer on ClusterIPs: kube-ipvs0 holds the VIPs, so without this a node's sshd
       // (say) would be reachable at every Service address.
@@ -111,4 +111,9 @@ function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
   ];
   // IPVS mode's sets are kept by IpvsExecutor, beside the virtual servers they mirror.
   return { family: options.family, tables: { nat, filter }, jumps, ipsets: [] };
+}
+
+/** Chains from each rule's arguments. */
+function chains(list: readonly (readonly [string, readonly (readonly string[])[]])[]): Map<string, readonly Rule[]> {
+  return new Map(list.map(([chain, rules]) => [chain, rules.map(ruleText)]));
 }

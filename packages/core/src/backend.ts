@@ -24,6 +24,8 @@ export interface ProxyBackend {
   describe(snapshot: Snapshot): string;
   /** Removes everything the mode created. */
   cleanup(): Promise<void>;
+  /** Ends what the mode keeps running between syncs (tools started ahead), leaving the rules in place. */
+  close?(): Promise<void>;
 }
 
 /** What every mode is built from. */

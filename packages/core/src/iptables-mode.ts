@@ -17,7 +17,7 @@ export class IptablesMode implements ProxyBackend {
   private readonly memos = new Map<IPFamily, IptablesPlanMemo>();
 
   constructor(private readonly options: IptablesModeOptions) {
-    this.executors = new Map(options.families.map((family) => [family, new IptablesExecutor({ runner: options.runner, family, variant: options.variant })]));
+    this.executors = new Map(options.families.map((family) => [family, new IptablesExecutor({ runner: options.runner, family, variant: options.variant, standby: true })]));
   }
 
   async preflight(): Promise<void> {
@@ -80,5 +80,9 @@ export class IptablesMode implements ProxyBackend {
 
   async cleanup(): Promise<void> {
     for (const executor of this.executors.values()) await executor.cleanup();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.executors.values()].map((executor) => executor.close()));
   }
 }

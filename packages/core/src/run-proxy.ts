@@ -81,6 +81,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     async stop() {
       await source.stop();
       await loop.stop();
+      await backend.close?.();
       traffic?.stop();
       await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
       logger.info('hybrid-proxy stopped; the rules stay in place');

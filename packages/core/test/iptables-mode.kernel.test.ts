@@ -19,12 +19,16 @@ function breakableRunner(inner: CommandRunner): CommandRunner & { broken: boolea
     broken: false,
     where: inner.where,
     run(file: string, args: readonly string[], options?: RunOptions) {
-      if (runner.broken && file.endsWith('-restore') && options?.input) {
-        const text = typeof options.input === 'string' ? options.input : [...options.input].join('');
-        const input = text.replace(/COMMIT\n$/, '-A KUBE-SERVICES -m no-such-match -j ACCEPT\nCOMMIT\n');
-        return inner.run(file, args, { ...options, input });
+      const source = options?.input;
+      if (!file.endsWith('-restore') || source === undefined) return inner.run(file, args, options);
+      // Read when the tool reads it: a restore started ahead of the sync (standby) gets its input later.
+      async function* input(): AsyncGenerator<string> {
+        let text = '';
+        if (typeof source === 'string') text = source;
+        else for await (const piece of source) text += piece;
+        yield runner.broken ? text.replace(/COMMIT\n$/, '-A KUBE-SERVICES -m no-such-match -j ACCEPT\nCOMMIT\n') : text;
       }
-      return inner.run(file, args, options);
+      return inner.run(file, args, { ...options, input: input() });
     },
   };
   return runner;

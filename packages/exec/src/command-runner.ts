@@ -12,7 +12,10 @@ export interface RunOptions {
    * wait for something before it writes more (the tool is already running by then).
    */
   readonly input?: string | Iterable<string> | AsyncIterable<string>;
+  /** The command's time limit; 0: none (a StandbyCommand limits its own time once it has input). */
   readonly timeoutMs?: number;
+  /** Aborting kills the command, which then fails with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs a tool with an argument array. Implementations never go through a shell. */

@@ -25,6 +25,7 @@ export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
         reject: false,
         ...(typeof runOptions.input === 'string' ? { input: runOptions.input } : { stdin: runOptions.input ?? 'ignore' }),
         timeout: runOptions.timeoutMs ?? defaultTimeout,
+        ...(runOptions.signal ? { cancelSignal: runOptions.signal } : {}),
         stripFinalNewline: false,
         maxBuffer: 1024 * 1024 * 1024,
       });
@@ -33,6 +34,7 @@ export function createRunner(options: ExecaRunnerOptions = {}): CommandRunner {
         // `ip netns exec` reports a missing program itself, with exit code 255.
         (netns !== undefined && result.exitCode === 255 && /exec of "[^"]*" failed: No such file/.test(result.stderr));
       if (missing) throw new ToolMissingError(result.code === 'ENOENT' ? command : file);
+      if (result.isCanceled) throw new Error(`${file} ${args.join(' ')} was stopped: ${String(runOptions.signal?.reason ?? 'aborted')}`);
       if (result.timedOut) throw new Error(`${file} ${args.join(' ')} timed out after ${runOptions.timeoutMs ?? defaultTimeout} ms`);
       if (result.exitCode === undefined) throw new Error(`${file} could not run: ${result.shortMessage}`);
       return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode };

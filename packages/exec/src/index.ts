@@ -5,3 +5,4 @@ export { createRunner } from './execa-runner.js';
 export type { FakeResponder, RecordedCommand } from './fake-runner.js';
 export { FakeRunner } from './fake-runner.js';
 export { ToolMissingError } from './missing-tool.js';
+export { StandbyCommand } from './standby-command.js';

@@ -21,7 +21,7 @@ export interface EndpointSelection {
  * - internalTrafficPolicy Local keeps only this node's endpoints.
  */
 export function selectClusterEndpoints(entry: ServiceEntry, family: IPFamily, node: NodeIdentity): EndpointSelection {
-  const ofFamily = entry.endpoints.filter((e) => e.family === family);
+  const ofFamily = keep(entry.endpoints, (e) => e.family === family);
   let candidates = usableEndpoints(ofFamily);
   if (entry.service.internalTrafficPolicy === 'Local') {
     candidates = candidates.filter((e) => e.nodeName === node.nodeName);
@@ -31,8 +31,13 @@ export function selectClusterEndpoints(entry: ServiceEntry, family: IPFamily, no
   return { endpoints: candidates, anyEndpoints: ofFamily.length > 0 };
 }
 
+/** filter(), but the same array when every element passes: the usual case, 10k arrays fewer in a cold plan. */
+function keep(endpoints: readonly Endpoint[], test: (e: Endpoint) => boolean): readonly Endpoint[] {
+  return endpoints.every(test) ? endpoints : endpoints.filter(test);
+}
+
 function usableEndpoints(endpoints: readonly Endpoint[]): readonly Endpoint[] {
-  const ready = endpoints.filter((e) => e.ready);
+  const ready = keep(endpoints, (e) => e.ready);
   if (ready.length > 0) return ready;
   return endpoints.filter((e) => e.serving && e.terminating);
 }

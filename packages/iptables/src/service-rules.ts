@@ -76,7 +76,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
       else svcRules.push(inlineDNATPrefix(proto, n - i) + to);
       hairpin.push(endpoint.ip + middle + endpoint.ip);
     }
-    return { natDispatch, vip, gate, filterRules: [], chains: [[svcChain, svcRules]], hairpin };
+    return { natDispatch, vip, gate, filterRules: NONE, chains: [[svcChain, svcRules]], hairpin };
   }
 
   const endpoints = selection.endpoints.map((endpoint) => ({ endpoint, chain: endpointChainName(service, endpoint) }));
@@ -91,7 +91,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
 
   const chains: [string, Rule[]][] = [[svcChain, svcRules]];
   for (const { endpoint, chain } of endpoints) chains.push([chain, endpointRules(service, endpoint, chain, affinity, options, comment)]);
-  return { natDispatch, vip, gate, filterRules: [], chains, hairpin: [] };
+  return { natDispatch, vip, gate, filterRules: NONE, chains, hairpin: NONE };
 }
 
 function endpointRules(service: ServicePort, endpoint: Endpoint, chain: string, affinity: boolean, options: PlannerOptions, comment: (t: string) => readonly string[]): Rule[] {

@@ -48,11 +48,13 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
 
   const svcChain = serviceChainName(service);
   const svcRules: Rule[] = [];
-  if (options.masqueradeAll) svcRules.push(`${destination(`${service.key} cluster IP`)} -j ${KUBE_MARK_MASQ}`);
-  else if (options.clusterCIDR) svcRules.push(`! -s ${quoteArg(options.clusterCIDR)} ${destination(`${service.key} cluster IP`)} -j ${KUBE_MARK_MASQ}`);
+  // One text for both rules that match the cluster IP (the masquerade and the dispatch), shared, not built twice.
+  const clusterIP = destination(`${service.key} cluster IP`);
+  if (options.masqueradeAll) svcRules.push(`${clusterIP} -j ${KUBE_MARK_MASQ}`);
+  else if (options.clusterCIDR) svcRules.push(`! -s ${quoteArg(options.clusterCIDR)} ${clusterIP} -j ${KUBE_MARK_MASQ}`);
 
   const affinity = service.sessionAffinity.type === 'ClientIP';
-  const natDispatch: Rule[] = [`${destination(`${service.key} cluster IP`)} -j ${svcChain}`];
+  const natDispatch: Rule[] = [`${clusterIP} -j ${svcChain}`];
   const gate = [`${vip},${proto}:${service.port}`];
   // Each rule takes its share of what the earlier rules left: 1/n, 1/(n-1), ... and the last takes the rest.
   const pick = (i: number, n: number): readonly string[] => (n - i > 1 ? statistic(n - i) : NONE);

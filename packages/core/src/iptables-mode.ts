@@ -17,7 +17,7 @@ export class IptablesMode implements ProxyBackend {
   private readonly memos = new Map<IPFamily, IptablesPlanMemo>();
 
   constructor(private readonly options: IptablesModeOptions) {
-    this.executors = new Map(options.families.map((family) => [family, new IptablesExecutor({ runner: options.runner, family, variant: options.variant, standby: true })]));
+    this.executors = new Map(options.families.map((family) => [family, new IptablesExecutor({ runner: options.runner, family, variant: options.variant, standby: true, serveFirst: true })]));
   }
 
   async preflight(): Promise<void> {

@@ -1,5 +1,5 @@
 import { OverlayMap } from '@hybrid-proxy/model';
-import { isPerServiceChain } from './chain-names.js';
+import { isPerServiceChain, shadowChainName } from './chain-names.js';
 import type { TableChange } from './restore-text.js';
 import { TABLES, type IptablesPlan, type Rule, type Table, type TablePlan } from './rule-plan.js';
 
@@ -57,4 +57,39 @@ export function partialChanges(plan: IptablesPlan, applied: AppliedState): Table
 
 export function isNoChange(changes: readonly TableChange[]): boolean {
   return changes.every((c) => c.write.size === 0 && c.remove.length === 0);
+}
+
+/** A partial sync as two commits: the first serves the new rules, the second leaves the kernel exactly as planned. */
+export interface ServeFirstChanges {
+  /** Additions only: new chains filled; each rewritten chain gets a filled stand-in and a first rule going to it. */
+  readonly serve: TableChange[];
+  /** Each rewritten chain filled in place, its stand-in removed, and the chains that went away removed. */
+  readonly tidy: TableChange[];
+}
+
+/**
+ * On nf_tables, a commit that deletes any rule (a chain flush included) waits for an RCU grace period, about 10 ms
+ * here and the same for one rule as for a thousand, while a commit that only adds rules does not. So a partial sync
+ * serves its change first with additions alone: a chain that exists is not flushed but shadowed, by a stand-in
+ * (`<chain>~`) that holds its new rules and a rule inserted at its head that goes to it (`-I <chain> 1 -g
+ * <chain>~`: the stand-in then returns wherever the chain would have, so it replaces the chain exactly). The
+ * second commit writes the chain in place and removes the stand-in and the chains that went away.
+ */
+export function serveFirstChanges(changes: readonly TableChange[], applied: AppliedState): ServeFirstChanges {
+  const serve: TableChange[] = [];
+  const tidy: TableChange[] = [];
+  for (const change of changes) {
+    const added = new Map<string, readonly Rule[]>();
+    const rewritten = new Map<string, readonly Rule[]>();
+    for (const [chain, rules] of change.write) (applied[change.table].has(chain) ? rewritten : added).set(chain, rules);
+    const shadows = new Map<string, readonly Rule[]>();
+    const heads: (readonly [string, Rule])[] = [];
+    for (const [chain, rules] of rewritten) {
+      shadows.set(shadowChainName(chain), rules);
+      heads.push([chain, `-g ${shadowChainName(chain)}`]);
+    }
+    serve.push({ table: change.table, write: new Map([...added, ...shadows]), remove: [], insert: heads });
+    tidy.push({ table: change.table, write: rewritten, remove: [...change.remove, ...shadows.keys()] });
+  }
+  return { serve, tidy };
 }

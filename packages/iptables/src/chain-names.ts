@@ -31,6 +31,15 @@ export function endpointChainName(service: ServicePort, endpoint: Endpoint): str
   return ENDPOINT_CHAIN_PREFIX + chainHash(service.key + service.protocol.toLowerCase() + joinHostPort(endpoint.ip, endpoint.port));
 }
 
+/** Marks the stand-in of a chain while a serve-first sync rewrites it (see serveFirstChanges). */
+export const SHADOW_SUFFIX = '~';
+
+/** The stand-in that serves for `chain` between a serve-first sync's two commits (at most 26 + 1 characters of 28). */
+export function shadowChainName(chain: string): string {
+  return chain + SHADOW_SUFFIX;
+}
+
+/** Chains that come and go with Services, and stand-ins left by an interrupted serve-first sync: a full sync removes them. */
 export function isPerServiceChain(name: string): boolean {
-  return PER_SERVICE_PREFIXES.some((prefix) => name.startsWith(prefix));
+  return PER_SERVICE_PREFIXES.some((prefix) => name.startsWith(prefix)) || (name.startsWith('KUBE-') && name.endsWith(SHADOW_SUFFIX));
 }

@@ -17,12 +17,13 @@ export {
   KUBE_POSTROUTING,
   KUBE_SERVICES,
   serviceChainName,
+  shadowChainName,
 } from './chain-names.js';
 export { ruleComment } from './rule-comment.js';
 export type { RenderOptions, TableChange } from './restore-text.js';
 export { orderByJumps, quoteArg, renderRestoreInput, renderRule, restoreInputChunks } from './restore-text.js';
-export type { AppliedState } from './chain-diff.js';
-export { fullChanges, partialChanges, sameRules } from './chain-diff.js';
+export type { AppliedState, ServeFirstChanges } from './chain-diff.js';
+export { fullChanges, partialChanges, sameRules, serveFirstChanges } from './chain-diff.js';
 export type { SavedTable } from './save-parser.js';
 export { chainNames, parseSave } from './save-parser.js';
 export type { IptablesTools, IptablesVariant } from './iptables-tools.js';

@@ -23,6 +23,8 @@ export interface TableChange {
   readonly write: ReadonlyMap<string, readonly Rule[]>;
   /** Chains to delete: declared (flushed) first, then removed with -X after every rewrite. */
   readonly remove: readonly string[];
+  /** Rules inserted at the head of chains that are not rewritten (`-I <chain> 1 <rule>`), after every write. */
+  readonly insert?: readonly (readonly [string, Rule])[];
 }
 
 /** A chain's rules jump to (or goto) these chains (and built-in targets, which are not chains of the change). */
@@ -89,7 +91,8 @@ export function* restoreInputChunks(changes: readonly TableChange[], options: Re
     return chunk;
   };
   for (const change of changes) {
-    if (change.write.size === 0 && change.remove.length === 0) continue;
+    const inserts = change.insert ?? [];
+    if (change.write.size === 0 && change.remove.length === 0 && inserts.length === 0) continue;
     const order = limit === Number.POSITIVE_INFINITY ? [...change.write.keys()] : orderByJumps(change.write);
     const batches: string[][] = [[]];
     let size = 0;
@@ -112,6 +115,7 @@ export function* restoreInputChunks(changes: readonly TableChange[], options: Re
         for (const rule of change.write.get(chain)!) lines.push(renderRule(chain, rule));
         if (lines.length >= CHUNK_LINES) yield flush();
       }
+      if (last) for (const [chain, rule] of inserts) lines.push(`-I ${chain} 1 ${rule}`);
       if (last) for (const chain of change.remove) lines.push(`-X ${chain}`);
       lines.push('COMMIT');
     }

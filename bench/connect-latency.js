@@ -18,7 +18,7 @@ export const EMPTY_RULESET_TARGET = { host: '198.18.201.1', port: 8080 };
 /** Endpoints moved by the change benchmark land in 198.19.252.0/24, which the pods namespace also owns. */
 export const MOVED_PREFIX = '198.19.252';
 
-/** Medians of `count` interleaved connects per target, in µs, measured by a client inside `namespace`. */
+/** Medians of `count` interleaved connects per target (in rotating order), in µs, measured by a client inside `namespace`. */
 const CLIENT_SCRIPT = `
 const net = require('net');
 const { targets, count, warmup } = JSON.parse(process.argv[1]);
@@ -31,7 +31,9 @@ const connect = ({ host, port }) => new Promise((resolve, reject) => {
 (async () => {
   const samples = targets.map(() => []);
   for (let round = 0; round < warmup + count; round++) {
-    for (let t = 0; t < targets.length; t++) {
+    // The order rotates each round, so that every target takes every place in it equally often.
+    for (let i = 0; i < targets.length; i++) {
+      const t = (i + round) % targets.length;
       const us = await connect(targets[t]);
       if (round >= warmup) samples[t].push(us);
     }

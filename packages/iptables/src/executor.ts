@@ -131,7 +131,10 @@ export class IptablesExecutor {
       if (members.status === 'rejected') throw members.reason;
       const input = rules.value;
       // (On a restart the jumps exist already, and the rules they lead to were replaced commit by commit.)
-      if (full && !jumpsFirst) await this.ensureJumps(tools, plan.jumps);
+      if (full && !jumpsFirst) {
+        await this.ensureJumps(tools, plan.jumps);
+        servedAt = performance.now(); // on a fresh node, traffic reaches the new rules once the jumps exist
+      }
       this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
       const ipsetCommands = setSteps.before.length + setSteps.after.length;
       return {

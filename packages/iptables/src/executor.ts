@@ -188,9 +188,7 @@ export class IptablesExecutor {
   /** A partial sync goes serve-first on nf_tables when asked to, and when each of its commits stays one commit. */
   private serveFirst(tools: IptablesTools, changes: readonly TableChange[]): boolean {
     if (!this.options.serveFirst || tools.variant !== 'nft') return false;
-    let rules = 0;
-    for (const change of changes) for (const chain of change.write.values()) rules += chain.length;
-    return rules <= this.rulesPerCommit(tools);
+    return changes.reduce((rules, change) => rules + countRules(change.write), 0) <= this.rulesPerCommit(tools);
   }
 
   /**

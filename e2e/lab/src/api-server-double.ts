@@ -54,8 +54,11 @@ export class ApiServerDouble {
   delayMs = 0;
   /** The next N list requests fail with 500. */
   failLists = 0;
-  /** Requests served, by kind, for assertions on how the client behaved. */
+  /** Requests served, by kind, for assertions on how the client behaved (each page of a list counts). */
   readonly requests = { list: 0, watch: 0 };
+  /** Lists served in pages: the rest of each, as it was at its first page, by continue token. */
+  private readonly continuations = new Map<string, { readonly rv: number; readonly items: Json[] }>();
+  private nextToken = 0;
 
   constructor(private readonly options: ApiServerDoubleOptions = {}) {}
 
@@ -170,18 +173,36 @@ export class ApiServerDouble {
     }
     const matches = selectorMatcher(url.searchParams.get('labelSelector'), url.searchParams.get('fieldSelector'));
     if (url.searchParams.get('watch') === 'true') this.watch(route.resource, matches, url.searchParams, res);
-    else this.list(route, matches, res);
+    else this.list(route, matches, url.searchParams, res);
   }
 
-  private list(route: (typeof ROUTES)[string], matches: (obj: Json) => boolean, res: ServerResponse): void {
+  /**
+   * A list, whole or in pages (`limit`, then `continue`). As kube-apiserver does, every page comes from the
+   * snapshot of the first one and carries its resourceVersion, so the pages join into what one list would return.
+   */
+  private list(route: (typeof ROUTES)[string], matches: (obj: Json) => boolean, params: URLSearchParams, res: ServerResponse): void {
     this.requests.list++;
     if (this.failLists > 0) {
       this.failLists--;
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(status(500, 'InternalError', 'injected list failure')));
       return;
     }
-    const items = [...this.objects[route.resource].values()].filter(matches);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: route.listKind, apiVersion: route.apiVersion, metadata: { resourceVersion: String(this.rv) }, items }));
+    const token = params.get('continue');
+    const rest = token ? this.continuations.get(token) : { rv: this.rv, items: [...this.objects[route.resource].values()].filter(matches) };
+    if (token) this.continuations.delete(token);
+    if (!rest) {
+      res.writeHead(410, { 'content-type': 'application/json' }).end(JSON.stringify(status(410, 'Expired', 'the continue token is not one the API double issued, or was used already')));
+      return;
+    }
+    const limit = Number(params.get('limit') || '0');
+    const items = limit > 0 ? rest.items.slice(0, limit) : rest.items;
+    const metadata: Json = { resourceVersion: String(rest.rv) };
+    if (items.length < rest.items.length) {
+      const next = `page-${++this.nextToken}`;
+      this.continuations.set(next, { rv: rest.rv, items: rest.items.slice(items.length) });
+      metadata['continue'] = next;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: route.listKind, apiVersion: route.apiVersion, metadata, items }));
   }
 
   private watch(resource: Resource, matches: (obj: Json) => boolean, params: URLSearchParams, res: ServerResponse): void {

@@ -16,6 +16,7 @@ import {
 import type { SourceLogger } from './logger.js';
 import type { SnapshotListener, SnapshotSource } from './snapshot-source.js';
 import { SupervisedInformer, type InformerHandlers, type WatchHooks } from './supervised-informer.js';
+import { listInPages } from './paged-list.js';
 
 /** kube-proxy's selector for both Services and EndpointSlices: skip headless Services and other proxies' Services. */
 export const PROXY_LABEL_SELECTOR = '!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name';
@@ -67,7 +68,7 @@ export class KubernetesApiSource implements SnapshotSource {
         resource: 'services',
         path: '/api/v1/services',
         labelSelector: PROXY_LABEL_SELECTOR,
-        list: () => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }),
+        list: () => listInPages((page) => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page })),
         handlers: this.cacheHandlers(this.services, convertService, (id, conversion) => this.assembler.setService(id, valueOf(conversion))),
       }),
       new SupervisedInformer({
@@ -75,7 +76,7 @@ export class KubernetesApiSource implements SnapshotSource {
         resource: 'endpointslices',
         path: '/apis/discovery.k8s.io/v1/endpointslices',
         labelSelector: PROXY_LABEL_SELECTOR,
-        list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR }),
+        list: () => listInPages((page) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page })),
         handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (id, conversion) => {
           const slice = valueOf(conversion);
           this.assembler.setSlice(id, slice);

@@ -172,6 +172,21 @@ describe('supervision', () => {
     expect(view(rec.latest!)).toEqual({ 'shop/web:http': [] });
   });
 
+  it('lists in pages of 500, joined into the whole list, and watches on from it', async () => {
+    for (let i = 0; i < 1201; i++) {
+      api.apply(service(`s${i}`, `198.19.${i >> 8}.${i & 255}`));
+      api.apply(slice(`s${i}`, [`198.18.${i >> 8}.${i & 255}`]));
+    }
+    const rec = new SnapshotRecorder();
+    await makeSource().start(rec.listener);
+    expect(rec.snapshots[0]!.entries.size).toBe(1201);
+    expect(Object.values(view(rec.snapshots[0]!)).every((ips) => ips.length === 1)).toBe(true);
+    // Three pages each for Services and slices, one list for the node.
+    expect(api.requests.list).toBe(7);
+    api.apply(slice('s1200', ['198.18.9.9']));
+    await rec.until((s) => view(s)['shop/s1200:http']?.join() === '198.18.9.9');
+  });
+
   it('ignores a second start()', async () => {
     const rec = new SnapshotRecorder();
     const s = makeSource();

@@ -56,7 +56,7 @@ export function partialChanges(plan: IptablesPlan, applied: AppliedState): Table
 }
 
 export function isNoChange(changes: readonly TableChange[]): boolean {
-  return changes.every((c) => c.write.size === 0 && c.remove.length === 0);
+  return changes.every((c) => c.write.size === 0 && c.remove.length === 0 && (c.insert?.length ?? 0) === 0);
 }
 
 /** A partial sync as two commits: the first serves the new rules, the second leaves the kernel exactly as planned. */

@@ -11,19 +11,17 @@ export function masqueradeChains(options: PlannerOptions, hairpinSet?: string): 
   const bit = mark.split('/')[0]!;
   // Inline endpoints have no KUBE-SEP chain to mark hairpin traffic in: after DNAT, a packet whose source is the
   // endpoint it was sent to (ip,proto:port,ip in the set) is marked here instead, as kube-proxy's IPVS mode does.
-  const hairpin: Rule[] = hairpinSet ? [ruleText(['-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ])] : [];
+  const hairpin = hairpinSet ? [['-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ]] : [];
   return [
     [
       KUBE_POSTROUTING,
       [
         ...hairpin,
-        ...[
-          ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
-          // Clear the bit so a re-traversal (e.g. through another namespace's rules) does not masquerade again.
-          ['-j', 'MARK', '--xor-mark', bit],
-          [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
-        ].map(ruleText),
-      ],
+        ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
+        // Clear the bit so a re-traversal (e.g. through another namespace's rules) does not masquerade again.
+        ['-j', 'MARK', '--xor-mark', bit],
+        [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
+      ].map(ruleText),
     ],
     [KUBE_MARK_MASQ, [ruleText(['-j', 'MARK', '--or-mark', bit])]],
   ];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeRunner, StandbyCommand } from '@hybrid-proxy/exec';
+import { createRunner, FakeRunner, StandbyCommand } from '@hybrid-proxy/exec';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -42,5 +42,13 @@ describe('StandbyCommand', () => {
     const command = new StandbyCommand(runner, 'iptables-restore', []);
     await tick();
     expect(command.waiting).toBe(false);
+  });
+
+  it('has no time limit while it waits, and its limit once fed kills a tool that does not finish', async () => {
+    // A real process: `sleep` ignores its input and would run for 30 s.
+    const command = new StandbyCommand(createRunner(), 'sleep', ['30'], 200);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(command.waiting).toBe(true);
+    await expect(command.feed('')).rejects.toThrow(/sleep 30 was stopped: Error: timed out after 200 ms/);
   });
 });

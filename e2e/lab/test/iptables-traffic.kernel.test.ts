@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runChecked } from '@hybrid-proxy/exec';
+import { createRunner, runChecked } from '@hybrid-proxy/exec';
 import { LabNode, type TrafficTarget } from '@hybrid-proxy/lab';
 import { CHI_SQUARE_CRITICAL_P0001, chiSquareUniform } from './statistics.js';
 
@@ -71,6 +71,28 @@ describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, di
     expect(result!.failed).toBe(0);
     expect(Object.keys(result!.backends).sort()).toEqual(['dns-a', 'dns-b']);
     expect(chiSquareUniform(Object.values(result!.backends))).toBeLessThan(CHI_SQUARE_CRITICAL_P0001[1]!);
+  });
+
+  it('masquerades a Pod that reaches itself through its Service (hairpin), and only then', async () => {
+    // Without the masquerade, a connection DNATed back to its own Pod would be answered inside the Pod, from the
+    // Pod's address instead of the VIP, and fail; a third of them land there.
+    const pod = node.topology.pods.get('web-a')!;
+    const script = `(async () => {
+      const names = [];
+      for (let i = 0; i < 30; i++) {
+        try { names.push(await (await fetch('http://${WEB.ip}:${WEB.port}/', { signal: AbortSignal.timeout(3000) })).text()); } catch (err) { names.push(err.name); }
+      }
+      console.log(JSON.stringify(names));
+    })()`;
+    const names: string[] = JSON.parse((await runChecked(createRunner({ netns: pod.namespace }), process.execPath, ['-e', script])).stdout);
+    expect(new Set(names)).toEqual(new Set(['web-a', 'web-b', 'web-c']));
+    // The node's conntrack table: each connection's reply tuple says where it went (reply src) and whether it was
+    // masqueraded (reply dst other than the Pod). Only those that came back to web-a are.
+    const entries = (await runChecked(node.topology.node.run, 'conntrack', ['-L', '-p', 'tcp', '--orig-src', pod.ip, '--orig-dst', WEB.ip])).stdout;
+    const replies = [...entries.matchAll(/ src=\S+ dst=\S+ sport=\d+ dport=\d+ .*?src=(\S+) dst=(\S+)/g)].map(([, to, back]) => ({ hairpin: to === pod.ip, masqueraded: back !== pod.ip }));
+    expect(replies.length).toBeGreaterThanOrEqual(30);
+    expect(replies.some((r) => r.hairpin)).toBe(true);
+    for (const reply of replies) expect(reply.masqueraded).toBe(reply.hairpin);
   });
 
   it('keeps the rules through a proxy restart, with no failed request', async () => {

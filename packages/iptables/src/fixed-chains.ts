@@ -11,7 +11,9 @@ export function masqueradeChains(options: PlannerOptions, hairpinSet?: string): 
   const bit = mark.split('/')[0]!;
   // Inline endpoints have no KUBE-SEP chain to mark hairpin traffic in: after DNAT, a packet whose source is the
   // endpoint it was sent to (ip,proto:port,ip in the set) is marked here instead, as kube-proxy's IPVS mode does.
-  const hairpin = hairpinSet ? [['-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ]] : [];
+  // Only a DNATed connection can be hairpin traffic; the conntrack status test (native in nft) comes first, so
+  // that every other new connection through the node skips the set lookup (an xt compat match on nft).
+  const hairpin = hairpinSet ? [['-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'set', '--match-set', hairpinSet, 'dst,dst,src', ...(options.comments ? comment('kubernetes hairpin: a Pod reaching itself through its Service') : []), '-j', KUBE_MARK_MASQ]] : [];
   return [
     [
       KUBE_POSTROUTING,

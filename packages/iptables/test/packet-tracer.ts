@@ -60,7 +60,8 @@ interface Matched {
   args: string[];
 }
 
-function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, ReadonlySet<string>>): Matched {
+/** `dnatted`: the connection's destination was rewritten (conntrack's virtual DNAT state, as seen after PREROUTING). */
+function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, ReadonlySet<string>>, dnatted = false): Matched {
   let matches = true;
   let probability = 1;
   let negate = false;
@@ -95,9 +96,11 @@ function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, Re
           i += 2; // --dst-type LOCAL: lab VIPs and Pod IPs are never local to the node
           matches = false;
         } else if (module === 'conntrack') {
+          if (tokens[i + 1] !== '--ctstate') throw new Error(`unsupported conntrack match in ${tokens.join(' ')}`);
           const state = tokens[i + 2]!;
           i += 2;
-          check(state.split(',').includes('NEW'));
+          // A new connection is NEW, and DNAT once a DNAT rule has rewritten it.
+          check(state.split(',').some((s) => s === 'NEW' || (s === 'DNAT' && dnatted)));
         } else if (module === 'set') {
           const flags = tokens[i + 3];
           if (tokens[i + 1] !== '--match-set' || (flags !== 'dst,dst' && flags !== 'dst,dst,src')) throw new Error(`unsupported set match in ${tokens.join(' ')}`);
@@ -206,12 +209,15 @@ export class RuleTracer {
     });
     if (unmatched > 1e-9) seen.push(packet);
     // nat POSTROUTING sees the DNATed packet: the hairpin set (inline endpoints) marks a Pod reaching itself.
+    const postrouting = (p: Packet, dnatted: boolean, weight: number) => {
+      const first = (nat.get('KUBE-POSTROUTING') ?? []).map((tokens: string[]) => evaluate(tokens, p, this.sets, dnatted)).find((m: Matched) => m.matches);
+      if (first?.target === 'KUBE-MARK-MASQ') masquerade += weight;
+    };
     dnat.forEach((weight, to) => {
       const [, ip, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(to)!;
-      const after = { ...packet, destination: ip!, port: Number(port) };
-      const first = (nat.get('KUBE-POSTROUTING') ?? []).map((tokens: string[]) => evaluate(tokens, after, this.sets)).find((m: Matched) => m.matches);
-      if (first?.target === 'KUBE-MARK-MASQ') masquerade += weight;
+      postrouting({ ...packet, destination: ip!, port: Number(port) }, true, weight);
     });
+    if (unmatched > 1e-9) postrouting(packet, false, unmatched);
     masquerade = Math.min(masquerade, 1);
     let filterVerdict: string | undefined;
     for (const p of seen) {

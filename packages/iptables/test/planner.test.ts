@@ -67,6 +67,7 @@ describe('packet flows through the planned rules', () => {
     { scenario: 'basic', name: 'the wrong protocol on a VIP is rejected', destination: '198.19.0.41', protocol: 'udp', port: 80, backends: [], verdict: 'REJECT' },
     { scenario: 'basic', name: 'from inside the Pod CIDR: no masquerade', source: '198.18.1.9', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 0 },
     { scenario: 'basic', name: 'hairpin: a Pod reaching itself is masqueraded', source: '198.18.1.1', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 1 / 3 },
+    { scenario: 'basic', name: 'a Pod reaching its own address directly is not masqueraded', source: '198.18.1.1', destination: '198.18.1.1', port: 8080, backends: [], masquerade: 0 },
     { scenario: 'no-endpoints', name: 'TCP without endpoints is rejected', destination: '198.19.0.41', port: 80, backends: [], verdict: 'REJECT' },
     { scenario: 'no-endpoints', name: 'UDP without endpoints is rejected', destination: '198.19.0.42', protocol: 'udp', port: 53, backends: [], verdict: 'REJECT' },
     { scenario: 'session-affinity', name: 'a first connection is spread evenly', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080'] },

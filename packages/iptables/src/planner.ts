@@ -1,7 +1,7 @@
 import { OverlayMap, type ServiceEntry, type ServicePortKey, type Snapshot } from '@hybrid-proxy/model';
 import { KUBE_FORWARD, KUBE_NODEPORTS, KUBE_SERVICES } from './chain-names.js';
 import { gateIpset, gateRules, hairpinSetName, lastByte, leafChainName, treeChains } from './dispatch-tree.js';
-import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatchRule, unallocatedServiceIPRules } from './fixed-chains.js';
+import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatch, unallocatedServiceIPRules } from './fixed-chains.js';
 import { PlanMemo } from './plan-memo.js';
 import type { PlannerOptions } from './planner-options.js';
 import { renderRestoreInput } from './restore-text.js';
@@ -78,13 +78,15 @@ function planAfresh(snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo
   } else {
     for (const rules of dispatched) for (const rule of rules.natDispatch) natServices.push(rule);
   }
-  natServices.push(nodePortsDispatchRule());
+  // NodePort Services are not planned in this mode yet: KUBE-NODEPORTS is declared, and stays empty.
+  const nodePorts: Rule[] = [];
+  natServices.push(...nodePortsDispatch(nodePorts));
   filterServices.push(...unallocatedServiceIPRules(options));
 
   const inline = options.endpointChains === 'inline';
   const nat = new Map<string, readonly Rule[]>([
     [KUBE_SERVICES, natServices],
-    [KUBE_NODEPORTS, []],
+    [KUBE_NODEPORTS, nodePorts],
     ...masqueradeChains(options, inline ? hairpinSetName(options.family) : undefined),
     ...dispatchChains,
     ...serviceChains,

@@ -5,16 +5,27 @@ import { iptablesTools } from '@hybrid-proxy/iptables';
 import { addNamespace, deleteNamespace, spawnInNamespace } from '@hybrid-proxy/lab';
 
 // Links outside the synthetic VIPs (198.19.0.0 - 198.19.39.15): client-node 198.19.250/24, node-pods 198.19.251/24,
-// and for the node with an empty ruleset client-empty 198.19.249/24, empty-pods 198.19.248/24.
+// and for each baseline node one /24 towards the client and one towards the pods.
 const LINKS = {
   client: { node: '198.19.250.1', peer: '198.19.250.2' },
   pods: { node: '198.19.251.1', peer: '198.19.251.2' },
-  emptyClient: { node: '198.19.249.1', peer: '198.19.249.2' },
-  emptyPods: { node: '198.19.248.1', peer: '198.19.248.2' },
 };
 export const NON_SERVICE_TARGET = { host: '198.18.200.1', port: 8080 };
-/** The same kind of connection, routed by the client through the node whose nat table is empty. */
-export const EMPTY_RULESET_TARGET = { host: '198.18.201.1', port: 8080 };
+const NAT_HOOKS = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n';
+/**
+ * Nodes the same kind of connection is routed through instead, for comparison. A nat table with no rule does not
+ * turn on connection tracking (its hooks return at once for an untracked packet), while any NAT rule does, for every
+ * packet of the namespace, as on every node that runs a service proxy. So there are two: the empty ruleset, and the
+ * empty ruleset that tracks connections, with one MASQUERADE rule for a source no packet has.
+ */
+const BASELINES = [
+  { name: 'empty', target: { host: '198.18.201.1', port: 8080 }, client: '198.19.249', pods: '198.19.248', nat: NAT_HOOKS + 'COMMIT\n' },
+  { name: 'tracked', target: { host: '198.18.202.1', port: 8080 }, client: '198.19.247', pods: '198.19.246', nat: NAT_HOOKS + '-A POSTROUTING -s 198.19.245.0/24 -j MASQUERADE\nCOMMIT\n' },
+];
+/** Through the node whose nat table has its hooks and no rule. */
+export const EMPTY_RULESET_TARGET = BASELINES[0].target;
+/** Through the node whose nat table has its hooks and tracks connections. */
+export const TRACKED_EMPTY_TARGET = BASELINES[1].target;
 /** Endpoints moved by the change benchmark land in 198.19.252.0/24, which the pods namespace also owns. */
 export const MOVED_PREFIX = '198.19.252';
 
@@ -43,22 +54,26 @@ const connect = ({ host, port }) => new Promise((resolve, reject) => {
 `;
 
 /**
- * Client and pods namespaces wired to the node under test, and to a second node whose nat table has its hooks and
- * no rule: the client reaches EMPTY_RULESET_TARGET through that one, so one client run interleaves connections
- * through both rulesets and their ratio is free of drift over time.
+ * Client and pods namespaces wired to the node under test, and to the baseline nodes: the client reaches each
+ * baseline's target through its node, so one client run interleaves connections through every ruleset and their
+ * ratios are free of drift over time.
  */
 export async function connectLab(prefix, nodeNamespace, variant) {
   const node = createRunner({ netns: nodeNamespace });
   const clientNs = `${prefix}-lat-client`;
   const podsNs = `${prefix}-lat-pods`;
-  const emptyNs = `${prefix}-lat-empty`;
-  const client = await addNamespace(clientNs);
-  const pods = await addNamespace(podsNs);
-  const empty = await addNamespace(emptyNs);
+  const baselineNs = BASELINES.map((b) => `${prefix}-lat-${b.name}`);
+  const created = [];
+  let client;
   let server;
   const destroy = async () => {
     await server?.stop('SIGKILL').catch(() => undefined);
-    for (const ns of [clientNs, podsNs, emptyNs]) await deleteNamespace(ns);
+    for (const ns of created) await deleteNamespace(ns);
+  };
+  const add = async (ns) => {
+    const run = await addNamespace(ns);
+    created.push(ns);
+    return run;
   };
   const link = async (name, from, to, toNs, addresses) => {
     await runChecked(from, 'ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`, 'netns', toNs]);
@@ -67,25 +82,37 @@ export async function connectLab(prefix, nodeNamespace, variant) {
     await runChecked(to, 'ip', ['addr', 'add', `${addresses.peer}/24`, 'dev', `${name}p`]);
     await runChecked(to, 'ip', ['link', 'set', `${name}p`, 'up']);
   };
+  const forward = async (run, pod) => {
+    await runChecked(run, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    await runChecked(run, 'ip', ['route', 'add', '198.18.0.0/16', 'via', pod]);
+  };
   try {
+    client = await add(clientNs);
+    const pods = await add(podsNs);
     await link('hplc', node, client, clientNs, LINKS.client);
     await link('hplp', node, pods, podsNs, LINKS.pods);
-    await link('hplec', empty, client, clientNs, LINKS.emptyClient);
-    await link('hplep', empty, pods, podsNs, LINKS.emptyPods);
-    await runChecked(empty, iptablesTools(4, variant).restore, ['--noflush'], { input: '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n' });
-    for (const [run, pod] of [[node, LINKS.pods.peer], [empty, LINKS.emptyPods.peer]]) {
-      await runChecked(run, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-      await runChecked(run, 'ip', ['route', 'add', '198.18.0.0/16', 'via', pod]);
-    }
+    await forward(node, LINKS.pods.peer);
     await runChecked(node, 'ip', ['route', 'add', `${MOVED_PREFIX}.0/24`, 'via', LINKS.pods.peer]);
+    // Thousands of connects a second leave their ports in TIME_WAIT; once the default range runs short, connect()
+    // searches for a free port and takes milliseconds, which would hide any difference between the paths.
+    await runChecked(client, 'sysctl', ['-qw', 'net.ipv4.ip_local_port_range=1024 65535', 'net.ipv4.tcp_tw_reuse=1']);
     await runChecked(client, 'ip', ['route', 'add', 'default', 'via', LINKS.client.node]);
-    await runChecked(client, 'ip', ['route', 'add', `${EMPTY_RULESET_TARGET.host}/32`, 'via', LINKS.emptyClient.node]);
     // The pods namespace accepts every endpoint address of the synthetic cluster as its own, and answers each
     // client address through the node it came through.
     await runChecked(pods, 'ip', ['route', 'add', 'local', '198.18.0.0/16', 'dev', 'lo']);
     await runChecked(pods, 'ip', ['route', 'add', 'local', `${MOVED_PREFIX}.0/24`, 'dev', 'lo']);
     await runChecked(pods, 'ip', ['route', 'add', '198.19.250.0/24', 'via', LINKS.pods.node]);
-    await runChecked(pods, 'ip', ['route', 'add', '198.19.249.0/24', 'via', LINKS.emptyPods.node]);
+    for (const [i, baseline] of BASELINES.entries()) {
+      const run = await add(baselineNs[i]);
+      const toClient = { node: `${baseline.client}.1`, peer: `${baseline.client}.2` };
+      const toPods = { node: `${baseline.pods}.1`, peer: `${baseline.pods}.2` };
+      await link(`hplb${i}c`, run, client, clientNs, toClient);
+      await link(`hplb${i}p`, run, pods, podsNs, toPods);
+      await runChecked(run, iptablesTools(4, variant).restore, ['--noflush'], { input: baseline.nat });
+      await forward(run, toPods.peer);
+      await runChecked(client, 'ip', ['route', 'add', `${baseline.target.host}/32`, 'via', toClient.node]);
+      await runChecked(pods, 'ip', ['route', 'add', `${baseline.client}.0/24`, 'via', toPods.node]);
+    }
     server = spawnInNamespace(podsNs, process.execPath, ['-e', "require('net').createServer((s) => s.on('error', () => {}).end()).listen(8080, () => console.log('ready'))"], 'latency server');
     await server.waitForLine((l) => l === 'ready', 30_000);
   } catch (err) {

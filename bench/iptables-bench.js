@@ -4,14 +4,14 @@ import { createRunner, runChecked, StandbyCommand } from '@hybrid-proxy/exec';
 import { createPlanMemo, defaultPlannerOptions, iptablesTools, IptablesExecutor, planIptables } from '@hybrid-proxy/iptables';
 import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticSlice, syntheticVip } from '@hybrid-proxy/lab';
 import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
-import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NON_SERVICE_TARGET } from './connect-latency.js';
+import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NON_SERVICE_TARGET, TRACKED_EMPTY_TARGET } from './connect-latency.js';
 import { count, median, ms, time } from './measure.js';
 
 const ENDPOINTS = 10;
 const PLAN_RUNS = 3;
 const CHANGE_RUNS = 5;
 const FLOOR_RUNS = 5;
-const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 1000);
+const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 5000);
 
 export const LAYOUTS = {
   'hybrid-proxy': { dispatch: 'tree', endpointChains: 'inline' },
@@ -124,13 +124,14 @@ async function measureLayout(prefix, n, variant, layout, dataPlane) {
     let latency;
     let unhooked;
     if (lab) {
-      latency = await lab.measure([...vipTargets(snapshot), NON_SERVICE_TARGET, EMPTY_RULESET_TARGET], CONNECTS);
+      latency = await lab.measure([...vipTargets(snapshot), NON_SERVICE_TARGET, EMPTY_RULESET_TARGET, TRACKED_EMPTY_TARGET], CONNECTS);
       // The control: the same tables left in the kernel, with no jump into them from a hook. What a
-      // non-service connection still pays then is the tables' presence, not the rules it walks.
+      // non-service connection still pays then is the tables' presence (and the connection tracking their NAT
+      // rules turn on), not the rules it walks.
       for (const [table, chain] of [['nat', 'PREROUTING'], ['nat', 'OUTPUT'], ['nat', 'POSTROUTING'], ['filter', 'INPUT'], ['filter', 'FORWARD'], ['filter', 'OUTPUT']]) {
         await runChecked(run, tools.iptables, ['-w', '60', '-t', table, '-F', chain]);
       }
-      unhooked = await lab.measure([NON_SERVICE_TARGET, EMPTY_RULESET_TARGET], CONNECTS);
+      unhooked = await lab.measure([NON_SERVICE_TARGET, EMPTY_RULESET_TARGET, TRACKED_EMPTY_TARGET], CONNECTS);
     }
     const row = { n, variant, layout, rules: rulesOf(plan), chains: chainsOf(plan), fullMs, rawMs, floorMs, waitingFloorMs, changeMs: median(changes), latency, unhooked, settled };
     console.log('iptables', JSON.stringify(row));
@@ -253,21 +254,25 @@ export async function iptablesSection(scales) {
     '',
     `New-connection latency at ${count(largest)} × ${ENDPOINTS}: medians of ${count(CONNECTS)} interleaved TCP connects from a client namespace through the`,
     'node namespace to a Pod namespace. VIPs are the first, middle and last Service in kube-proxy\'s KUBE-SERVICES order;',
-    'the non-service connection goes to a Pod address directly. The same client also connects to a Pod address through a',
-    'second node whose nat table has its hooks and no rule (empty ruleset), interleaved with the others; the order of the',
-    'targets rotates each round, so none is always first. Ratios: the',
-    'slowest VIP to the fastest, and the non-service connection to the one through the empty ruleset. Before any rule',
-    'is loaded, the lab settles: the two paths are compared with no rule on either until they agree within 2% twice',
-    '(A/A). Control: the same tables still loaded in the node, with every jump from the built-in chains flushed, so no',
-    'packet reaches a rule of ours: what is left of the ratio then is what the tables cost by being there.',
+    'the non-service connection goes to a Pod address directly. The same client also connects to a Pod address through',
+    'two baseline nodes, interleaved with the others; the order of the targets rotates each round, so none is always',
+    'first. The empty ruleset: a nat table with its hooks and no rule. On this kernel such a table does not turn on',
+    'connection tracking (the namespace\'s conntrack count stays 0), so its hooks return at once; any NAT rule turns it',
+    'on for every packet of the namespace, as on every node that runs a service proxy. So the second baseline, the',
+    'tracking empty ruleset, is the same table with one MASQUERADE rule for a source no packet has. Ratios: the slowest',
+    'VIP to the fastest, and the non-service connection to each baseline. Before any rule is loaded, the lab settles:',
+    'the node and the empty ruleset are compared with no rule on either until they agree within 2% twice (A/A).',
+    'Control: the same tables still loaded in the node, with every jump from the built-in chains flushed, so no packet',
+    'reaches a rule of ours but connections are still tracked: against the tracking baseline, what is left is what the',
+    'tables cost by being there.',
     '',
-    '| iptables | layout | A/A before rules | first VIP | middle VIP | last VIP | slowest / fastest VIP | non-service | empty ruleset | non-service / empty ruleset | control: tables loaded, unhooked |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| iptables | layout | A/A before rules | first VIP | middle VIP | last VIP | slowest / fastest VIP | non-service | empty ruleset | tracking empty ruleset | non-service / empty ruleset | non-service / tracking empty ruleset | control: tables loaded, unhooked, / tracking empty ruleset |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of rows.filter((row) => row.latency)) {
-    const [first, middle, last, nonService, emptyRuleset] = r.latency;
+    const [first, middle, last, nonService, emptyRuleset, tracked] = r.latency;
     const vips = [first, middle, last];
-    lines.push(`| ${r.variant} | ${r.layout} | ${ratio(r.settled.ratio)} after ${r.settled.seconds.toFixed(0)} s | ${first.toFixed(0)} µs | ${middle.toFixed(0)} µs | ${last.toFixed(0)} µs | ${ratio(Math.max(...vips) / Math.min(...vips))} | ${nonService.toFixed(0)} µs | ${emptyRuleset.toFixed(0)} µs | ${ratio(nonService / emptyRuleset)} | ${ratio(r.unhooked[0] / r.unhooked[1])} |`);
+    lines.push(`| ${r.variant} | ${r.layout} | ${ratio(r.settled.ratio)} after ${r.settled.seconds.toFixed(0)} s | ${first.toFixed(0)} µs | ${middle.toFixed(0)} µs | ${last.toFixed(0)} µs | ${ratio(Math.max(...vips) / Math.min(...vips))} | ${nonService.toFixed(0)} µs | ${emptyRuleset.toFixed(0)} µs | ${tracked.toFixed(0)} µs | ${ratio(nonService / emptyRuleset)} | ${ratio(nonService / tracked)} | ${ratio(r.unhooked[0] / r.unhooked[2])} |`);
   }
   lines.push(
     '',

@@ -8,9 +8,9 @@ import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NON_SERVICE_TARGET, TRA
 import { count, median, ms, time } from './measure.js';
 
 const ENDPOINTS = 10;
-const PLAN_RUNS = 3;
-const CHANGE_RUNS = 5;
-const FLOOR_RUNS = 5;
+const PLAN_RUNS = 5;
+const CHANGE_RUNS = 15;
+const FLOOR_RUNS = 9;
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 5000);
 
 export const LAYOUTS = {

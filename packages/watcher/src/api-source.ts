@@ -69,6 +69,7 @@ export class KubernetesApiSource implements SnapshotSource {
         path: '/api/v1/services',
         labelSelector: PROXY_LABEL_SELECTOR,
         list: () => listInPages((page) => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page })),
+        trimCached: true,
         handlers: this.cacheHandlers(this.services, convertService, (id, conversion) => this.assembler.setService(id, valueOf(conversion))),
       }),
       new SupervisedInformer({
@@ -77,6 +78,7 @@ export class KubernetesApiSource implements SnapshotSource {
         path: '/apis/discovery.k8s.io/v1/endpointslices',
         labelSelector: PROXY_LABEL_SELECTOR,
         list: () => listInPages((page) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page })),
+        trimCached: true,
         handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (id, conversion) => {
           const slice = valueOf(conversion);
           this.assembler.setSlice(id, slice);

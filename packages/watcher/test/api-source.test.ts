@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApiServerDouble } from '@hybrid-proxy/lab';
 import { KubernetesApiSource, type SourceLogger } from '@hybrid-proxy/watcher';
 import { kubeConfigFor, service, slice, SnapshotRecorder, view } from './api-fixtures.js';
@@ -185,6 +186,30 @@ describe('supervision', () => {
     expect(api.requests.list).toBe(7);
     api.apply(slice('s1200', ['198.18.9.9']));
     await rec.until((s) => view(s)['shop/s1200:http']?.join() === '198.18.9.9');
+  });
+
+  it("keeps only each object's identity in client-node's cache once converted; a relist still finds deletions", async () => {
+    api.apply(service('web', '198.19.0.10'));
+    api.apply(service('old', '198.19.0.30'));
+    api.apply(slice('web', ['198.18.1.1', '198.18.1.2']));
+    const rec = new SnapshotRecorder();
+    const s = makeSource();
+    await s.start(rec.listener);
+    api.apply(slice('web', ['198.18.1.3']));
+    await rec.until((snap) => view(snap)['shop/web:http']?.join() === '198.18.1.3');
+    const cached = () => (s as unknown as { informers: { current: { list(): KubernetesObject[] } }[] }).informers.slice(0, 2).flatMap((i) => i.current.list());
+    const identities = () => cached().map((obj) => [Object.keys(obj).filter((k) => k !== 'apiVersion' && k !== 'kind'), Object.keys(obj.metadata!).sort()]);
+    // Services and slices, listed and updated through the watch: nothing but what ListWatch compares is left.
+    expect(cached()).toHaveLength(3);
+    for (const identity of identities()) expect(identity).toEqual([['metadata'], ['name', 'namespace', 'resourceVersion']]);
+    await api.stop();
+    api.remove('Service', 'shop', 'old');
+    api.compact();
+    await api.start();
+    const converged = await rec.until((snap) => !snap.entries.has('shop/old:http'));
+    expect(view(converged)).toEqual({ 'shop/web:http': ['198.18.1.3'] });
+    expect(cached()).toHaveLength(2);
+    for (const identity of identities()) expect(identity).toEqual([['metadata'], ['name', 'namespace', 'resourceVersion']]);
   });
 
   it('ignores a second start()', async () => {

@@ -56,6 +56,8 @@ export interface ApplyResult {
   readonly servedAt: number;
 }
 
+const NOTHING_SENT: string[] = [];
+
 /** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
 const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
   nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
@@ -118,18 +120,18 @@ export class IptablesExecutor {
       // Sets exist before the rules that name them.
       await this.restoreSets(setSteps.before);
       const split = !full && this.serveFirst(tools, changes) ? serveFirstChanges(changes, this.applied!.tables) : undefined;
-      const serving = isNoChange(changes) ? Promise.resolve('') : this.restoreRules(tools, split?.serve ?? changes);
+      const serving = isNoChange(changes) ? Promise.resolve(NOTHING_SENT) : this.restoreRules(tools, split?.serve ?? changes);
       let servedAt = performance.now();
       const rulesApplied = serving.then(async (served) => {
         servedAt = performance.now();
         // Off the serving path: the chains written in place, the stand-ins and the chains that went away removed.
-        return split ? served + (await this.restoreRules(tools, split.tidy, false)) : served;
+        return split ? served.concat(await this.restoreRules(tools, split.tidy, false)) : served;
       });
       // Removals wait for the new rules to serve: from then on, nothing leads to an old member.
       const [rules, members] = await Promise.allSettled([rulesApplied, this.changeMembers(setSteps.after, serving)]);
       if (rules.status === 'rejected') throw rules.reason;
       if (members.status === 'rejected') throw members.reason;
-      const input = rules.value;
+      const sent = rules.value;
       // (On a restart the jumps exist already, and the rules they lead to were replaced commit by commit.)
       if (full && !jumpsFirst) {
         await this.ensureJumps(tools, plan.jumps);
@@ -138,11 +140,14 @@ export class IptablesExecutor {
       this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
       const ipsetCommands = setSteps.before.length + setSteps.after.length;
       return {
-        kind: full ? 'full' : input || ipsetCommands > 0 ? 'partial' : 'unchanged',
+        kind: full ? 'full' : sent.length > 0 || ipsetCommands > 0 ? 'partial' : 'unchanged',
         chainsWritten: changes.reduce((n, c) => n + c.write.size, 0),
         chainsRemoved: changes.reduce((n, c) => n + c.remove.length, 0),
         rulesPerTable: { filter: countRules(plan.tables.filter), nat: countRules(plan.tables.nat) },
-        input,
+        // Joined only when read: at 10k Services a full sync's input is over 10 MB, and the sync itself never reads it.
+        get input() {
+          return sent.join('');
+        },
         ipsetCommands,
         servedAt,
       };
@@ -195,14 +200,14 @@ export class IptablesExecutor {
    * Streams the restore input to the tool, so it parses and commits while the rest is rendered; returns what was
    * sent. `standby`: may go to the restore started ahead (the serving path); false starts one for itself.
    */
-  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[], standby = true): Promise<string> {
+  /** Runs the changes through iptables-restore; resolves with the input sent, in the chunks it was rendered in. */
+  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[], standby = true): Promise<string[]> {
     const sent: string[] = [];
     const chunks = restoreInputChunks(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
     const args = [...this.wait, '--noflush'];
     const result = await (standby ? this.runWithInput(tools.restore, args, keep(chunks, sent)) : this.options.runner.run(tools.restore, args, { input: keep(chunks, sent) }));
-    const input = sent.join('');
-    if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
-    return input;
+    if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, sent.join(''));
+    return sent;
   }
 
   /** A partial sync's set changes: by owner, against the ledgers (which move on to the plan). */

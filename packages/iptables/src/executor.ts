@@ -56,7 +56,7 @@ export interface ApplyResult {
   readonly servedAt: number;
 }
 
-const NOTHING_SENT: string[] = [];
+const NOTHING_SENT: readonly string[] = [];
 
 /** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
 const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
@@ -198,10 +198,10 @@ export class IptablesExecutor {
 
   /**
    * Streams the restore input to the tool, so it parses and commits while the rest is rendered; returns what was
-   * sent. `standby`: may go to the restore started ahead (the serving path); false starts one for itself.
+   * sent, in the chunks it was rendered in. `standby`: may go to the restore started ahead (the serving path); false
+   * starts one for itself.
    */
-  /** Runs the changes through iptables-restore; resolves with the input sent, in the chunks it was rendered in. */
-  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[], standby = true): Promise<string[]> {
+  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[], standby = true): Promise<readonly string[]> {
     const sent: string[] = [];
     const chunks = restoreInputChunks(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
     const args = [...this.wait, '--noflush'];

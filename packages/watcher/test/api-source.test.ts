@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApiServerDouble } from '@hybrid-proxy/lab';
 import { KubernetesApiSource, type SourceLogger } from '@hybrid-proxy/watcher';
@@ -208,7 +208,8 @@ describe('supervision', () => {
     await api.start();
     const converged = await rec.until((snap) => !snap.entries.has('shop/old:http'));
     expect(view(converged)).toEqual({ 'shop/web:http': ['198.18.1.3'] });
-    expect(cached()).toHaveLength(2);
+    // Each informer restarted with a fresh ListWatch after the outage; the slices' may still be relisting.
+    await vi.waitFor(() => expect(cached()).toHaveLength(2), { timeout: 5000 });
     for (const identity of identities()) expect(identity).toEqual([['metadata'], ['name', 'namespace', 'resourceVersion']]);
   });
 

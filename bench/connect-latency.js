@@ -62,7 +62,6 @@ export async function connectLab(prefix, nodeNamespace, variant) {
   const node = createRunner({ netns: nodeNamespace });
   const clientNs = `${prefix}-lat-client`;
   const podsNs = `${prefix}-lat-pods`;
-  const baselineNs = BASELINES.map((b) => `${prefix}-lat-${b.name}`);
   const created = [];
   let client;
   let server;
@@ -103,7 +102,7 @@ export async function connectLab(prefix, nodeNamespace, variant) {
     await runChecked(pods, 'ip', ['route', 'add', 'local', `${MOVED_PREFIX}.0/24`, 'dev', 'lo']);
     await runChecked(pods, 'ip', ['route', 'add', '198.19.250.0/24', 'via', LINKS.pods.node]);
     for (const [i, baseline] of BASELINES.entries()) {
-      const run = await add(baselineNs[i]);
+      const run = await add(`${prefix}-lat-${baseline.name}`);
       const toClient = { node: `${baseline.client}.1`, peer: `${baseline.client}.2` };
       const toPods = { node: `${baseline.pods}.1`, peer: `${baseline.pods}.2` };
       await link(`hplb${i}c`, run, client, clientNs, toClient);

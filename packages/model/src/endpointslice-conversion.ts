@@ -9,8 +9,12 @@ export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** Set by the EndpointSlice controller; the network-programming latency metric starts here. */
 export const LAST_CHANGE_TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 
-/** An endpoint that has not been matched to a service port yet: the slice's ports apply to all its endpoints. */
-export type SliceEndpoint = Omit<Endpoint, 'port'>;
+/**
+ * An endpoint as its slice lists it, bound to the slice's first port (0 when the slice lists none). Nearly every
+ * slice has one port, so the snapshot takes these objects as they are for it instead of copying each endpoint: at
+ * 100k endpoints that copy was 8 MiB kept for good.
+ */
+export type SliceEndpoint = Endpoint;
 
 export interface SlicePort {
   /** Equals the Service port's name ('' for an unnamed port). */
@@ -56,8 +60,9 @@ function sliceDef(obj: unknown, warn: (reason: string, message: string) => void)
   if (!Array.isArray(rawEndpoints)) invalid('endpoints-not-a-list', 'endpoints is not a list');
 
   const endpoints: SliceEndpoint[] = [];
+  const firstPort = ports[0]?.port ?? 0;
   rawEndpoints.forEach((raw: unknown, i: number) => {
-    const endpoint = readEndpoint(raw, family, `endpoints[${i}]`);
+    const endpoint = readEndpoint(raw, family, firstPort, `endpoints[${i}]`);
     if (typeof endpoint === 'string') return;
     if ('reason' in endpoint) warn(endpoint.reason, endpoint.message);
     else endpoints.push(endpoint);
@@ -88,7 +93,7 @@ function readPorts(raw: unknown): SlicePort[] {
 type EndpointProblem = { reason: string; message: string };
 
 /** One endpoint; a bad one is skipped alone (with a warning), so its siblings still serve. */
-function readEndpoint(raw: unknown, family: IPFamily, where: string): SliceEndpoint | EndpointProblem {
+function readEndpoint(raw: unknown, family: IPFamily, port: number, where: string): SliceEndpoint | EndpointProblem {
   if (!isRecord(raw)) return { reason: 'endpoint-not-object', message: `${where} is not an object` };
   const addresses = raw['addresses'];
   if (!Array.isArray(addresses) || addresses.length === 0) return { reason: 'missing-addresses', message: `${where}.addresses is missing or empty` };
@@ -119,6 +124,7 @@ function readEndpoint(raw: unknown, family: IPFamily, where: string): SliceEndpo
   return {
     ip: parsed.ip,
     family,
+    port,
     ready: ready as boolean,
     serving: serving as boolean,
     terminating: terminating as boolean,

@@ -1,4 +1,4 @@
-import type { EndpointSliceDef } from './endpointslice-conversion.js';
+import type { EndpointSliceDef, SliceEndpoint } from './endpointslice-conversion.js';
 import { convertEndpointSlice } from './endpointslice-conversion.js';
 import type { ServiceDef } from './service-conversion.js';
 import { convertService } from './service-conversion.js';
@@ -128,24 +128,28 @@ function endpointsFor(portName: string, protocol: string, slices: readonly Endpo
     for (const endpoint of slice.endpoints) {
       const id = `${endpoint.ip}|${port.port}`;
       // An endpoint moving between slices may briefly appear in both; keep the first by slice name.
-      // An object literal, not { ...endpoint, port }: V8 gave every spread copy a map of its own (100k maps at 100k
-      // endpoints, a third of the proxy's heap).
-      if (!byAddress.has(id)) {
-        byAddress.set(id, {
-          ip: endpoint.ip,
-          family: endpoint.family,
-          port: port.port,
-          ready: endpoint.ready,
-          serving: endpoint.serving,
-          terminating: endpoint.terminating,
-          nodeName: endpoint.nodeName,
-          zone: endpoint.zone,
-          zoneHints: endpoint.zoneHints,
-        });
-      }
+      if (!byAddress.has(id)) byAddress.set(id, endpoint.port === port.port ? endpoint : onPort(endpoint, port.port));
     }
   }
   return [...byAddress.values()].sort(compareEndpoints);
+}
+
+/**
+ * A slice's endpoint on another of its ports. An object literal, not { ...endpoint, port }: V8 gave every spread
+ * copy a map of its own (100k maps at 100k endpoints, a third of the proxy's heap).
+ */
+function onPort(endpoint: SliceEndpoint, port: number): Endpoint {
+  return {
+    ip: endpoint.ip,
+    family: endpoint.family,
+    port,
+    ready: endpoint.ready,
+    serving: endpoint.serving,
+    terminating: endpoint.terminating,
+    nodeName: endpoint.nodeName,
+    zone: endpoint.zone,
+    zoneHints: endpoint.zoneHints,
+  };
 }
 
 function compareEndpoints(a: Endpoint, b: Endpoint): number {

@@ -68,7 +68,7 @@ export class KubernetesApiSource implements SnapshotSource {
         resource: 'services',
         path: '/api/v1/services',
         labelSelector: PROXY_LABEL_SELECTOR,
-        list: () => listInPages((page) => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page })),
+        list: (onPage) => listInPages((page) => core.listServiceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page }), onPage),
         trimCached: true,
         handlers: this.cacheHandlers(this.services, convertService, (id, conversion) => this.assembler.setService(id, valueOf(conversion))),
       }),
@@ -77,7 +77,7 @@ export class KubernetesApiSource implements SnapshotSource {
         resource: 'endpointslices',
         path: '/apis/discovery.k8s.io/v1/endpointslices',
         labelSelector: PROXY_LABEL_SELECTOR,
-        list: () => listInPages((page) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page })),
+        list: (onPage) => listInPages((page) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: PROXY_LABEL_SELECTOR, ...page }), onPage),
         trimCached: true,
         handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (id, conversion) => {
           const slice = valueOf(conversion);

@@ -11,3 +11,5 @@ export { ManifestDirectorySource } from './manifest-source.js';
 export type { ManifestObjects } from './manifest-files.js';
 export { classifyObjects, listManifestFiles, parseManifestText, readManifestFile } from './manifest-files.js';
 export { jitteredBackoff } from './backoff.js';
+export type { ListPage } from './paged-list.js';
+export { LIST_PAGE_SIZE, listInPages } from './paged-list.js';

@@ -14,13 +14,15 @@ export interface ListPage {
  * A list fetched in pages of LIST_PAGE_SIZE and joined. The API server serves every page from the first page's
  * snapshot, so the joined list is what one request would return, with its resourceVersion to watch from. One
  * request at 10k Services × 10 endpoints is tens of MB of JSON, held as text and parsed at once while client-node
- * deserializes it: the peak of a first sync. A page is 500 objects.
+ * deserializes it: the peak of a first sync. A page is 500 objects; `onPage` gets each as it arrives.
  */
-export async function listInPages(fetchPage: (page: { limit: number; _continue?: string }) => Promise<ListPage>): Promise<ListResult> {
+export async function listInPages(fetchPage: (page: { limit: number; _continue?: string }) => Promise<ListPage>, onPage?: (items: readonly KubernetesObject[]) => void): Promise<ListResult> {
   const first = await fetchPage({ limit: LIST_PAGE_SIZE });
+  onPage?.(first.items);
   const items = [...first.items];
   for (let next = first.metadata?._continue; next; ) {
     const page = await fetchPage({ limit: LIST_PAGE_SIZE, _continue: next });
+    onPage?.(page.items);
     for (const item of page.items) items.push(item);
     next = page.metadata?._continue;
   }

@@ -26,7 +26,8 @@ export interface SupervisedInformerOptions {
   readonly kubeConfig: KubeConfig;
   /** The watch path, e.g. /api/v1/services. */
   readonly path: string;
-  readonly list: () => Promise<ListResult>;
+  /** Lists the resource; a paged list hands each page to `onPage` as it arrives. */
+  readonly list: (onPage: (items: readonly KubernetesObject[]) => void) => Promise<ListResult>;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   readonly handlers: InformerHandlers;
@@ -115,8 +116,23 @@ export class SupervisedInformer {
       this.lastEventAt = Date.now();
       hooks?.onEvent?.(resource);
     };
+    // With trimCached, each listed page is converted and trimmed as it arrives: the full objects then die young,
+    // instead of all of them waiting in the list for ListWatch. ListWatch's events for them are skipped.
+    const seen = new WeakSet<KubernetesObject>();
+    const onPage = (items: readonly KubernetesObject[]) => {
+      if (!this.options.trimCached || !live()) return;
+      for (const obj of items) {
+        const cached = informer.get(obj.metadata?.name ?? '', obj.metadata?.namespace);
+        // The same version: ListWatch keeps the cached object and tells nobody.
+        if (!cached || cached.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
+          handlers.upsert(obj);
+          seen.add(obj);
+        }
+        trimToIdentity(obj);
+      }
+    };
     const list = async () => {
-      const result = await this.options.list();
+      const result = await this.options.list(onPage);
       if (live()) {
         // ListWatch adds the listed items right after this promise resolves; reconcile after that.
         setImmediate(() => {
@@ -133,6 +149,7 @@ export class SupervisedInformer {
     const upsert = (obj: KubernetesObject) => {
       if (!live()) return;
       heartbeat();
+      if (seen.delete(obj)) return;
       handlers.upsert(obj);
       if (this.options.trimCached) trimToIdentity(obj);
     };

@@ -101,7 +101,8 @@ export class SnapshotAssembler {
   private join(id: string): [ServicePortKey, ServiceEntry][] {
     const service = this.services.get(id);
     if (!service) return [];
-    const slices = [...(this.slicesOf.get(id)?.values() ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const slices = [...(this.slicesOf.get(id)?.values() ?? [])];
+    if (slices.length > 1) slices.sort((a, b) => (a.name < b.name ? -1 : 1));
     return service.ports.map((port): [ServicePortKey, ServiceEntry] => [port.key, { service: port, endpoints: endpointsFor(port.portName, port.protocol, slices) }]);
   }
 }
@@ -120,18 +121,32 @@ function replaceAll<T extends { readonly namespace: string; readonly name: strin
 }
 
 function endpointsFor(portName: string, protocol: string, slices: readonly EndpointSliceDef[]): Endpoint[] {
-  const byAddress = new Map<string, Endpoint>();
+  const endpoints: Endpoint[] = [];
   for (const slice of slices) {
     // The slice's port carries the Service port's name and the resolved target port number.
-    const port = slice.ports.find((p) => p.name === portName && p.protocol === protocol);
+    const port = portNamed(slice.ports, portName, protocol);
     if (!port) continue;
-    for (const endpoint of slice.endpoints) {
-      const id = `${endpoint.ip}|${port.port}`;
-      // An endpoint moving between slices may briefly appear in both; keep the first by slice name.
-      if (!byAddress.has(id)) byAddress.set(id, endpoint.port === port.port ? endpoint : onPort(endpoint, port.port));
-    }
+    const listed = slice.endpoints;
+    for (let i = 0; i < listed.length; i++) endpoints.push(listed[i]!.port === port ? listed[i]! : onPort(listed[i]!, port));
   }
-  return [...byAddress.values()].sort(compareEndpoints);
+  // A stable sort, then repeats dropped: of an endpoint that two slices list (while it moves between them), the
+  // first slice's by name is kept. No map per Service port, and no sort for a list already in order: this runs for
+  // every Service of a first sync.
+  if (!inOrder(endpoints)) endpoints.sort(compareEndpoints);
+  let kept = 0;
+  for (let i = 0; i < endpoints.length; i++) if (kept === 0 || compareEndpoints(endpoints[kept - 1]!, endpoints[i]!) !== 0) endpoints[kept++] = endpoints[i]!;
+  endpoints.length = kept;
+  return endpoints;
+}
+
+function portNamed(ports: EndpointSliceDef['ports'], name: string, protocol: string): number | undefined {
+  for (const port of ports) if (port.name === name && port.protocol === protocol) return port.port;
+  return undefined;
+}
+
+function inOrder(endpoints: readonly Endpoint[]): boolean {
+  for (let i = 1; i < endpoints.length; i++) if (compareEndpoints(endpoints[i - 1]!, endpoints[i]!) > 0) return false;
+  return true;
 }
 
 /**

@@ -68,11 +68,14 @@ describe('EndpointSlice conversion', () => {
 });
 
 describe('snapshots', () => {
-  it('merges several slices of one Service and de-duplicates endpoints seen in both', () => {
-    const a = slice({ metadata: { name: 'web-a', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } } }, [{ addresses: ['198.18.1.12'] }, { addresses: ['198.18.1.11'] }]);
-    const b = slice({ metadata: { name: 'web-b', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } } }, [{ addresses: ['198.18.1.13'] }, { addresses: ['198.18.1.11'] }]);
-    const snapshot = buildSnapshot([service()], [b, a]);
-    expect(snapshot.entries.get('shop/web:http')!.endpoints.map((e) => `${e.ip}:${e.port}`)).toEqual(['198.18.1.11:8080', '198.18.1.12:8080', '198.18.1.13:8080']);
+  it('merges several slices of one Service and de-duplicates endpoints seen in both, keeping the first slice\'s by name', () => {
+    const a = slice({ metadata: { name: 'web-a', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } } }, [{ addresses: ['198.18.1.12'] }, { addresses: ['198.18.1.11'], nodeName: 'node-a' }]);
+    const b = slice({ metadata: { name: 'web-b', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } } }, [{ addresses: ['198.18.1.13'] }, { addresses: ['198.18.1.11'], nodeName: 'node-b' }]);
+    for (const order of [[b, a], [a, b]]) {
+      const endpoints = buildSnapshot([service()], order).entries.get('shop/web:http')!.endpoints;
+      expect(endpoints.map((e) => `${e.ip}:${e.port}`)).toEqual(['198.18.1.11:8080', '198.18.1.12:8080', '198.18.1.13:8080']);
+      expect(endpoints[0]!.nodeName).toBe('node-a');
+    }
   });
 
   it('resolves a named targetPort through the slice port of the same name and protocol', () => {

@@ -56,7 +56,10 @@ export interface ApplyResult {
   readonly servedAt: number;
 }
 
-const NOTHING_SENT: readonly string[] = [];
+/** Each restore of an apply, as the changes it was rendered from: its text is rendered again only when read. */
+type SentRestores = readonly (readonly TableChange[])[];
+
+const NOTHING_SENT: SentRestores = [];
 
 /** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
 const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
@@ -132,6 +135,7 @@ export class IptablesExecutor {
       if (rules.status === 'rejected') throw rules.reason;
       if (members.status === 'rejected') throw members.reason;
       const sent = rules.value;
+      const maxRulesPerCommit = this.rulesPerCommit(tools);
       // (On a restart the jumps exist already, and the rules they lead to were replaced commit by commit.)
       if (full && !jumpsFirst) {
         await this.ensureJumps(tools, plan.jumps);
@@ -144,9 +148,10 @@ export class IptablesExecutor {
         chainsWritten: changes.reduce((n, c) => n + c.write.size, 0),
         chainsRemoved: changes.reduce((n, c) => n + c.remove.length, 0),
         rulesPerTable: { filter: countRules(plan.tables.filter), nat: countRules(plan.tables.nat) },
-        // Joined only when read: at 10k Services a full sync's input is over 10 MB, and the sync itself never reads it.
+        // Rendered again when read (the same changes render the same text): at 10k Services a full sync's input is
+        // over 10 MB, and the sync itself never reads it.
         get input() {
-          return sent.join('');
+          return sent.map((changes) => renderRestoreInput(changes, { maxRulesPerCommit })).join('');
         },
         ipsetCommands,
         servedAt,
@@ -197,17 +202,18 @@ export class IptablesExecutor {
   }
 
   /**
-   * Streams the restore input to the tool, so it parses and commits while the rest is rendered; returns what was
-   * sent, in the chunks it was rendered in. `standby`: may go to the restore started ahead (the serving path); false
-   * starts one for itself.
+   * Streams the restore input to the tool, so it parses and commits while the rest is rendered. The text is not
+   * kept: held for the whole restore, a full sync's 10+ MB outlived the young generation. An error renders it again
+   * (the same changes render the same text) for the failing line. `standby`: may go to the restore started ahead
+   * (the serving path); false starts one for itself.
    */
-  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[], standby = true): Promise<readonly string[]> {
-    const sent: string[] = [];
-    const chunks = restoreInputChunks(changes, { maxRulesPerCommit: this.rulesPerCommit(tools) });
+  private async restoreRules(tools: IptablesTools, changes: readonly TableChange[], standby = true): Promise<SentRestores> {
+    const options = { maxRulesPerCommit: this.rulesPerCommit(tools) };
+    const chunks = restoreInputChunks(changes, options);
     const args = [...this.wait, '--noflush'];
-    const result = await (standby ? this.runWithInput(tools.restore, args, keep(chunks, sent)) : this.options.runner.run(tools.restore, args, { input: keep(chunks, sent) }));
-    if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, sent.join(''));
-    return sent;
+    const result = await (standby ? this.runWithInput(tools.restore, args, chunks) : this.options.runner.run(tools.restore, args, { input: chunks }));
+    if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, renderRestoreInput(changes, options));
+    return [changes];
   }
 
   /** A partial sync's set changes: by owner, against the ledgers (which move on to the plan). */
@@ -334,14 +340,6 @@ const ownersOf = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set
 
 function ledgersOf(sets: readonly IpsetPlan[]): Map<string, MemberLedger> {
   return new Map(sets.map((set) => [set.name, new MemberLedger(ownersOf(set))]));
-}
-
-/** Passes the chunks through, keeping each one sent. */
-function* keep(chunks: Iterable<string>, sent: string[]): Generator<string> {
-  for (const chunk of chunks) {
-    sent.push(chunk);
-    yield chunk;
-  }
 }
 
 const isAdd = (line: string) => line.startsWith('add ');

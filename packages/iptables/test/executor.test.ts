@@ -61,6 +61,19 @@ describe('IptablesExecutor against a recording runner', () => {
     expect(nat).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.43\/32/m);
   });
 
+  it('reports as its input what the restore tools read, rendered again: a full sync, then both restores of a serve-first one', async () => {
+    const runner = kernel();
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft', serveFirst: true });
+    const full = await executor.apply(plan(['198.18.1.1', '198.18.1.2'], [], options));
+    expect(restores(runner)).toHaveLength(1);
+    expect(full.input).toBe(restores(runner)[0]!.input);
+    runner.calls.length = 0;
+    const partial = await executor.apply(plan(['198.18.1.1', '198.18.1.3'], [], options));
+    expect(restores(runner)).toHaveLength(2);
+    expect(partial.input).toBe(restores(runner).map((c) => c.input).join(''));
+    expect(partial.input).toContain('198.18.1.3:8080');
+  });
+
   /**
    * A runner whose rule restore ends when the test says so, and which logs each piece of ipset input as the tool
    * would read it: shows what the member changes write while the rules are still loading.

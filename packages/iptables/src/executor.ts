@@ -4,7 +4,7 @@ import { fullChanges, isNoChange, partialChanges, serveFirstChanges, type Applie
 import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
-import { createSetLine, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type SavedIpsets } from './ipset-text.js';
+import { createSetLine, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type MemberChanges, type SavedIpsets } from './ipset-text.js';
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
 import { renderRestoreInput, restoreInputChunks, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
@@ -107,7 +107,7 @@ export class IptablesExecutor {
     const full = options.full === true || this.applied === undefined;
     try {
       let changes: TableChange[];
-      let setSteps: { before: string[]; after: string[] };
+      let setSteps: { before: string[] } & MemberChanges;
       // Where the jumps from the built-in chains go on a full sync. nf_tables: last, so that on a fresh node no
       // commit below is reachable from a hook and none re-validates the growing ruleset (a third of a 10k full
       // sync). legacy: first, since each -I rewrites the whole table, cheap while it is still empty.
@@ -131,7 +131,7 @@ export class IptablesExecutor {
         return split ? served.concat(await this.restoreRules(tools, split.tidy, false)) : served;
       });
       // Removals wait for the new rules to serve: from then on, nothing leads to an old member.
-      const [rules, members] = await Promise.allSettled([rulesApplied, this.changeMembers(setSteps.after, serving)]);
+      const [rules, members] = await Promise.allSettled([rulesApplied, this.changeMembers(setSteps, serving)]);
       if (rules.status === 'rejected') throw rules.reason;
       if (members.status === 'rejected') throw members.reason;
       const sent = rules.value;
@@ -142,7 +142,7 @@ export class IptablesExecutor {
         servedAt = performance.now(); // on a fresh node, traffic reaches the new rules once the jumps exist
       }
       this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
-      const ipsetCommands = setSteps.before.length + setSteps.after.length;
+      const ipsetCommands = setSteps.before.length + setSteps.adds.length + setSteps.removals.length;
       return {
         kind: full ? 'full' : sent.length > 0 || ipsetCommands > 0 ? 'partial' : 'unchanged',
         chainsWritten: changes.reduce((n, c) => n + c.write.size, 0),
@@ -217,22 +217,25 @@ export class IptablesExecutor {
   }
 
   /** A partial sync's set changes: by owner, against the ledgers (which move on to the plan). */
-  private memberChanges(sets: readonly IpsetPlan[], ledgers: Map<string, MemberLedger>): { before: string[]; after: string[] } {
+  private memberChanges(sets: readonly IpsetPlan[], ledgers: Map<string, MemberLedger>): { before: string[] } & MemberChanges {
     const before: string[] = [];
     // concat, not push(...lines): a change of every Service is 100k lines, past what a call's arguments can hold.
-    let after: string[] = [];
+    let adds: string[] = [];
+    let removals: string[] = [];
     for (const set of sets) {
       const ledger = ledgers.get(set.name);
       if (ledger) {
-        after = after.concat(ledger.update(ownersOf(set), set.name));
+        const changes = ledger.update(ownersOf(set), set.name);
+        adds = adds.concat(changes.adds);
+        removals = removals.concat(changes.removals);
         continue;
       }
       // A set the last sync did not have: create it (-exist keeps one left from an older run) and fill it.
       before.push(createSetLine(set));
-      after = after.concat(set.entries.map((entry) => `add ${set.name} ${entry}`));
+      adds = adds.concat(set.entries.map((entry) => `add ${set.name} ${entry}`));
       ledgers.set(set.name, new MemberLedger(ownersOf(set)));
     }
-    return { before, after };
+    return { before, adds, removals };
   }
 
   /** The kernel's members of the plan's sets (a set that does not exist yet reads as absent). */
@@ -251,10 +254,8 @@ export class IptablesExecutor {
    * through as it did before the sync, and a hairpin member is inert until its DNAT rule exists. Removals are
    * written only once the rules are in (and not at all if they failed): a member never leads into nothing.
    */
-  private async changeMembers(lines: readonly string[], rulesApplied: Promise<unknown>): Promise<void> {
-    if (lines.length === 0) return;
-    const adds = lines.filter(isAdd);
-    const removals = lines.filter((line) => !isAdd(line));
+  private async changeMembers({ adds, removals }: MemberChanges, rulesApplied: Promise<unknown>): Promise<void> {
+    if (adds.length === 0 && removals.length === 0) return;
     async function* input(): AsyncGenerator<string> {
       if (adds.length > 0) yield adds.join('\n') + '\n';
       if (removals.length === 0) return;
@@ -342,4 +343,3 @@ function ledgersOf(sets: readonly IpsetPlan[]): Map<string, MemberLedger> {
   return new Map(sets.map((set) => [set.name, new MemberLedger(ownersOf(set))]));
 }
 
-const isAdd = (line: string) => line.startsWith('add ');

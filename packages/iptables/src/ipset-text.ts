@@ -38,6 +38,12 @@ export function groupedIpset(name: string, type: string, comment: string, groups
  * What the kernel holds of one set after the last sync, by owner and with a count per member, so that the next
  * plan's changes cost O(changed owners): an owner whose array is the same object is skipped.
  */
+/** `ipset restore` lines that change members: additions and removals apart, as they are written at different times. */
+export interface MemberChanges {
+  readonly adds: string[];
+  readonly removals: string[];
+}
+
 export class MemberLedger {
   private readonly counts = new Map<string, number>();
   private groups: ReadonlyMap<string, readonly string[]> = new Map();
@@ -47,7 +53,7 @@ export class MemberLedger {
   }
 
   /** Moves to `next` and returns the `add` and `del` lines for set `name`. */
-  update(next: ReadonlyMap<string, readonly string[]>, name = ''): string[] {
+  update(next: ReadonlyMap<string, readonly string[]>, name = ''): MemberChanges {
     const added: string[] = [];
     const removed: string[] = [];
     const change = (members: readonly string[], by: 1 | -1) => {
@@ -74,7 +80,10 @@ export class MemberLedger {
     this.groups = next;
     // A member that left one owner and joined another in the same plan was counted down and up: keep neither line.
     const net = new Set(removed.filter((m) => this.counts.has(m)));
-    return [...removed.filter((m) => !this.counts.has(m)).map((m) => `del ${name} ${m}`), ...added.filter((m) => !net.has(m)).map((m) => `add ${name} ${m}`)];
+    return {
+      adds: added.filter((m) => !net.has(m)).map((m) => `add ${name} ${m}`),
+      removals: removed.filter((m) => !this.counts.has(m)).map((m) => `del ${name} ${m}`),
+    };
   }
 }
 
@@ -101,26 +110,30 @@ export function createSetLine(set: Pick<IpsetPlan, 'name' | 'type'>): string {
 
 /**
  * `ipset restore` commands, in two steps around the rule update. `before`: create missing sets, which the rules
- * name. `after`: every membership change, in one call that runs alongside the rule update: additions at once
- * (inert until their rules exist), removals once the rules are in, so a member never leads into nothing. Never
- * flushes a set, so a present member keeps matching throughout.
+ * name. Then every membership change, in one call that runs alongside the rule update: `adds` at once (inert until
+ * their rules exist), `removals` once the rules are in, so a member never leads into nothing. Never flushes a set,
+ * so a present member keeps matching throughout.
  */
-export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]): { before: string[]; after: string[] } {
+export function ipsetSteps(current: SavedIpsets, desired: readonly IpsetPlan[]): { before: string[] } & MemberChanges {
   const before: string[] = [];
-  const after: string[] = [];
+  const adds: string[] = [];
+  const removals: string[] = [];
   for (const set of desired) {
     const existing = current.sets.get(set.name);
     if (!existing) before.push(createSetLine(set));
     const have = existing?.entries ?? new Set<string>();
-    const want = new Set(set.entries);
-    for (const entry of have) if (!want.has(entry)) after.push(`del ${set.name} ${entry}`);
-    for (const entry of set.entries) if (!have.has(entry)) after.push(`add ${set.name} ${entry}`);
+    // A set that is new or empty (a first sync) has nothing to remove: no set of the 100k wanted members.
+    if (have.size > 0) {
+      const want = new Set(set.entries);
+      for (const entry of have) if (!want.has(entry)) removals.push(`del ${set.name} ${entry}`);
+    }
+    for (const entry of set.entries) if (!have.has(entry)) adds.push(`add ${set.name} ${entry}`);
   }
-  return { before, after };
+  return { before, adds, removals };
 }
 
 /** Both steps in one list, for callers that apply sets on their own (IPVS mode). */
 export function ipsetChanges(current: SavedIpsets, desired: readonly IpsetPlan[]): string[] {
-  const { before, after } = ipsetSteps(current, desired);
-  return [...before, ...after];
+  const { before, adds, removals } = ipsetSteps(current, desired);
+  return [...before, ...removals, ...adds];
 }

@@ -11,9 +11,11 @@ describe('ipset changes', () => {
   it('creates missing sets before the rules change, and changes members after it, in one call', () => {
     expect(ipsetSteps(saved, desired)).toEqual({
       before: ['create KUBE-IPVS-IPS hash:ip family inet comment'],
-      after: ['del KUBE-CLUSTER-IP 198.19.0.11,tcp:80', 'add KUBE-CLUSTER-IP 198.19.0.12,tcp:80', 'add KUBE-IPVS-IPS 198.19.0.10'],
+      adds: ['add KUBE-CLUSTER-IP 198.19.0.12,tcp:80', 'add KUBE-IPVS-IPS 198.19.0.10'],
+      removals: ['del KUBE-CLUSTER-IP 198.19.0.11,tcp:80'],
     });
-    expect(ipsetChanges(saved, desired)).toEqual([...ipsetSteps(saved, desired).before, ...ipsetSteps(saved, desired).after]);
+    const { before, adds, removals } = ipsetSteps(saved, desired);
+    expect(ipsetChanges(saved, desired)).toEqual([...before, ...removals, ...adds]);
   });
 
   it('never flushes a set, and has nothing to do once the plan is applied', () => {
@@ -30,16 +32,16 @@ describe('MemberLedger: set changes by owner', () => {
 
   it('adds a member once however many owners share it, and deletes it when the last one goes', () => {
     const ledger = new MemberLedger(new Map([['a', a]]));
-    expect(ledger.update(new Map([['a', a], ['b', b]]), 'S')).toEqual(['add S m3']);
-    expect(ledger.update(new Map([['b', b]]), 'S')).toEqual(['del S m1']);
-    expect(ledger.update(new Map(), 'S')).toEqual(['del S m2', 'del S m3']);
+    expect(ledger.update(new Map([['a', a], ['b', b]]), 'S')).toEqual({ adds: ['add S m3'], removals: [] });
+    expect(ledger.update(new Map([['b', b]]), 'S')).toEqual({ adds: [], removals: ['del S m1'] });
+    expect(ledger.update(new Map(), 'S')).toEqual({ adds: [], removals: ['del S m2', 'del S m3'] });
   });
 
   it('skips an owner whose array is the same object, and nets out a member that moves between owners', () => {
     const ledger = new MemberLedger(new Map([['a', a], ['b', ['m4']]]));
-    expect(ledger.update(new Map([['a', a], ['b', ['m4']]]), 'S')).toEqual([]);
+    expect(ledger.update(new Map([['a', a], ['b', ['m4']]]), 'S')).toEqual({ adds: [], removals: [] });
     // m4 leaves b for a: a member in both the old and the new plan is neither deleted nor added.
-    expect(ledger.update(new Map([['a', ['m1', 'm2', 'm4']], ['b', ['m5']]]), 'S')).toEqual(['add S m5']);
+    expect(ledger.update(new Map([['a', ['m1', 'm2', 'm4']], ['b', ['m5']]]), 'S')).toEqual({ adds: ['add S m5'], removals: [] });
   });
 
   it('agrees with a flat diff on random churn', () => {
@@ -51,7 +53,8 @@ describe('MemberLedger: set changes by owner', () => {
       const owner = `o${round % 7}`;
       if (round % 5 === 4) next.delete(owner);
       else next.set(owner, Array.from({ length: 1 + (round % 3) }, (_, i) => `m${(round * 3 + i) % 11}`));
-      for (const line of ledger.update(next, 'S')) {
+      const { adds, removals } = ledger.update(next, 'S');
+      for (const line of [...removals, ...adds]) {
         const [verb, , member] = line.split(' ');
         if (verb === 'add') kernel.add(member!);
         else kernel.delete(member!);

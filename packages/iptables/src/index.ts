@@ -21,7 +21,7 @@ export {
 } from './chain-names.js';
 export { ruleComment } from './rule-comment.js';
 export type { RenderOptions, TableChange } from './restore-text.js';
-export { orderByJumps, quoteArg, renderRestoreInput, renderRule, restoreInputChunks } from './restore-text.js';
+export { declaredJumpTargets, declareJumpTargets, jumpTargets, orderByJumps, quoteArg, renderRestoreInput, renderRule, restoreInputChunks } from './restore-text.js';
 export type { AppliedState, ServeFirstChanges } from './chain-diff.js';
 export { fullChanges, partialChanges, sameRules, serveFirstChanges } from './chain-diff.js';
 export type { SavedTable } from './save-parser.js';

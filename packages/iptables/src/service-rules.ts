@@ -3,7 +3,7 @@ import { endpointChainName, KUBE_MARK_MASQ, serviceChainName } from './chain-nam
 import { selectClusterEndpoints } from './endpoint-selection.js';
 import type { PlannerOptions } from './planner-options.js';
 import { ruleComment } from './rule-comment.js';
-import { quoteArg } from './restore-text.js';
+import { declareJumpTargets, quoteArg } from './restore-text.js';
 import { ruleText, type Rule } from './rule-plan.js';
 
 /** What one service port contributes to the tables. */
@@ -52,6 +52,8 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
   const clusterIP = destination(`${service.key} cluster IP`);
   if (options.masqueradeAll) svcRules.push(`${clusterIP} -j ${KUBE_MARK_MASQ}`);
   else if (options.clusterCIDR) svcRules.push(`! -s ${quoteArg(options.clusterCIDR)} ${clusterIP} -j ${KUBE_MARK_MASQ}`);
+  // The chains this service chain leads to, declared so that ordering the restore input need not read its rules.
+  const svcTargets = svcRules.length > 0 ? [KUBE_MARK_MASQ] : [];
 
   const affinity = service.sessionAffinity.type === 'ClientIP';
   const natDispatch: Rule[] = [`${clusterIP} -j ${svcChain}`];
@@ -78,7 +80,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
       else svcRules.push(inlineDNATPrefix(proto, n - i) + to);
       hairpin.push(endpoint.ip + middle + endpoint.ip);
     }
-    return { natDispatch, vip, gate, filterRules: NONE, chains: [[svcChain, svcRules]], hairpin };
+    return { natDispatch, vip, gate, filterRules: NONE, chains: [[svcChain, declareJumpTargets(svcRules, svcTargets)]], hairpin };
   }
 
   const endpoints = selection.endpoints.map((endpoint) => ({ endpoint, chain: endpointChainName(service, endpoint) }));
@@ -91,8 +93,8 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
     svcRules.push(ruleText([...(say ? comment(`${service.key} -> ${joinHostPort(endpoint.ip, endpoint.port)}`) : NONE), ...pick(i, endpoints.length), '-j', chain]));
   });
 
-  const chains: [string, Rule[]][] = [[svcChain, svcRules]];
-  for (const { endpoint, chain } of endpoints) chains.push([chain, endpointRules(service, endpoint, chain, affinity, options, comment)]);
+  const chains: [string, Rule[]][] = [[svcChain, declareJumpTargets(svcRules, [...svcTargets, ...endpoints.map(({ chain }) => chain)])]];
+  for (const { endpoint, chain } of endpoints) chains.push([chain, declareJumpTargets(endpointRules(service, endpoint, chain, affinity, options, comment), [KUBE_MARK_MASQ])]);
   return { natDispatch, vip, gate, filterRules: NONE, chains, hairpin: NONE };
 }
 

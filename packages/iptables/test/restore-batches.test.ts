@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPlannerOptions, fullChanges, orderByJumps, planIptables, renderRestoreInput } from '@hybrid-proxy/iptables';
+import { declaredJumpTargets, declareJumpTargets, defaultPlannerOptions, fullChanges, jumpTargets, orderByJumps, planIptables, renderRestoreInput } from '@hybrid-proxy/iptables';
 import { buildSnapshot } from '@hybrid-proxy/model';
 import { eps, svc } from './scenarios.js';
 
@@ -40,6 +40,33 @@ describe('batched restore input', () => {
     }
     // Every Service's dispatch, the tree's gotos, the service chains' marks: jumps enough to order.
     expect(checked).toBeGreaterThan(200);
+  });
+
+  it('goes by the jump targets a planner declared, without reading those rules', () => {
+    const chains = new Map([
+      ['A', declareJumpTargets(['-j B'], ['C'])],
+      ['B', []],
+      ['C', ['-j B']],
+    ]);
+    expect(orderByJumps(chains)).toEqual(['B', 'C', 'A']);
+  });
+
+  it('declares for service chains exactly the chains their rules lead to, in every layout', () => {
+    let declared = 0;
+    for (const endpointChains of ['inline', 'per-endpoint'] as const) {
+      for (const dispatch of ['tree', 'linear'] as const) {
+        for (const masquerade of [{ masqueradeAll: true }, { clusterCIDR: '198.18.0.0/16' }, {}]) {
+          const planned = planIptables(many(30), { ...defaultPlannerOptions, family: 4, endpointChains, dispatch, ...masquerade });
+          for (const [chain, rules] of planned.tables.nat) {
+            const targets = declaredJumpTargets(rules);
+            if (!targets) continue;
+            declared++;
+            expect(new Set(targets), chain).toEqual(new Set(jumpTargets(rules).filter((t) => !builtins.includes(t))));
+          }
+        }
+      }
+    }
+    expect(declared).toBeGreaterThan(12 * 30);
   });
 
   it('after every commit, each rule in the table jumps only to chains that exist and are filled', () => {

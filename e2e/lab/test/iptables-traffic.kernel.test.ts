@@ -96,7 +96,18 @@ describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, di
     for (const reply of replies) expect(reply.masqueraded).toBe(reply.hairpin);
   });
 
-  it('keeps the rules through a proxy restart, with no failed request', async () => {
+  it('keeps the rules through a proxy restart, with no failed request and no jump twice', async () => {
+    /** The jumps from the built-in chains into ours. */
+    const jumps = async () => {
+      const lines: string[] = [];
+      for (const table of ['nat', 'filter']) {
+        const saved = (await runChecked(node.topology.node.run, `iptables-${variant}-save`, ['-t', table])).stdout;
+        lines.push(...saved.split('\n').filter((line) => /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .* -j KUBE-/.test(line)));
+      }
+      return lines.sort();
+    };
+    const before = await jumps();
+    expect(before).toHaveLength(7);
     const traffic = node.traffic.burst([WEB, DNS], { count: 250, concurrency: 2, intervalMs: 8 });
     await new Promise((r) => setTimeout(r, 300));
     expect(await node.stopProxy('SIGTERM')).toBe(0);
@@ -107,6 +118,7 @@ describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, di
       expect(result.failed, JSON.stringify(result.errors)).toBe(0);
       expect(result.ok).toBe(250);
     }
+    expect(await jumps()).toEqual(before);
   });
 
   it('stops sending traffic to a removed endpoint', async () => {

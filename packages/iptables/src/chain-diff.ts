@@ -1,7 +1,9 @@
-import { OverlayMap } from '@hybrid-proxy/model';
+import { OverlayMap, type IPFamily } from '@hybrid-proxy/model';
 import { isPerServiceChain, shadowChainName } from './chain-names.js';
 import type { TableChange } from './restore-text.js';
-import { TABLES, type IptablesPlan, type Rule, type Table, type TablePlan } from './rule-plan.js';
+import { ruleText, TABLES, type BuiltinJump, type IptablesPlan, type Rule, type Table, type TablePlan } from './rule-plan.js';
+import { canonicalRule } from './saved-rule.js';
+import type { SavedTable } from './save-parser.js';
 
 /** What was last written to the kernel: per table, each chain's rules (the plan's own arrays, never mutated). */
 export type AppliedState = Readonly<Record<Table, TablePlan>>;
@@ -15,6 +17,22 @@ export function sameRules(a: readonly Rule[] | undefined, b: readonly Rule[] | u
   if (!a || !b || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * The jumps from built-in chains that an iptables-save (parsed) does not show, as inserts at the head of their
+ * chains: in one restore, in the order given, as `-I <chain> 1` one by one would leave them.
+ */
+export function missingJumps(jumps: readonly BuiltinJump[], saved: ReadonlyMap<string, SavedTable>, family: IPFamily): TableChange[] {
+  return TABLES.map((table) => ({
+    table,
+    write: new Map(),
+    remove: [],
+    insert: jumps
+      .filter((jump) => jump.table === table)
+      .map((jump) => [jump.chain, ruleText([...jump.match, '-j', jump.target])] as const)
+      .filter(([chain, rule]) => !(saved.get(table)?.chains.get(chain) ?? []).some((present) => canonicalRule(present, family) === canonicalRule(rule, family))),
+  }));
 }
 
 /**

@@ -18,21 +18,48 @@ function kernel(saveOutput = ''): FakeRunner {
 }
 
 describe('IptablesExecutor against a recording runner', () => {
-  it('first apply is full: ensures jumps with -C before -I, then restores with --noflush', async () => {
+  it('first apply on nft is full: restores with --noflush, then inserts the missing jumps in one more restore', async () => {
+    const runner = kernel();
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    const result = await executor.apply(plan(['198.18.1.1', '198.18.1.2']));
+    expect(result.kind).toBe('full');
+    expect(runner.calls.some((c) => c.args.includes('-C') || c.args.includes('-I'))).toBe(false);
+    const [rules, jumps] = restores(runner);
+    expect(rules!.file).toBe('iptables-nft-restore');
+    expect(rules!.args).toEqual(['-w', '5', '--noflush']);
+    expect(rules!.input).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.41\/32/m);
+    // The jumps come last, so that no commit of the rules is reachable from a hook while it loads.
+    expect(jumps!.args).toEqual(['-w', '5', '--noflush']);
+    expect(jumps!.input).toBe(
+      [
+        '*filter',
+        '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+        'COMMIT',
+        '*nat',
+        '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I POSTROUTING 1 -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('first apply on legacy ensures the jumps first, with -C before -I', async () => {
     const runner = new FakeRunner((call) => {
       if (call.file.endsWith('-save')) return { stdout: '' };
       if (call.args.includes('-C')) return { exitCode: 1, stderr: 'does a matching rule exist in that chain?' };
       return undefined;
     });
-    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
-    const result = await executor.apply(plan(['198.18.1.1', '198.18.1.2']));
-    expect(result.kind).toBe('full');
+    await new IptablesExecutor({ runner, family: 4, variant: 'legacy' }).apply(plan(['198.18.1.1']));
     const inserts = runner.calls.filter((c) => c.args.includes('-I'));
     expect(inserts.map((c) => c.args.slice(c.args.indexOf('-t'), c.args.indexOf('-t') + 4))).toContainEqual(['-t', 'nat', '-I', 'PREROUTING']);
-    const [restore] = restores(runner);
-    expect(restore!.file).toBe('iptables-nft-restore');
-    expect(restore!.args).toEqual(['-w', '5', '--noflush']);
-    expect(restore!.input).toMatch(/^-A KUBE-DISPATCH-\w\w -d 198\.19\.0\.41\/32/m);
+    const firstRestore = runner.calls.findIndex((c) => c.file.endsWith('-restore'));
+    expect(runner.calls.findIndex((c) => c.args.includes('-I'))).toBeLessThan(firstRestore);
+    expect(restores(runner)).toHaveLength(1);
   });
 
   it('keeps the sets beside the rules: created before the restore, members changed in one call', async () => {
@@ -42,7 +69,9 @@ describe('IptablesExecutor against a recording runner', () => {
     const first = runner.calls.filter((c) => c.file === 'ipset' || c.file.endsWith('-restore')).map((c) => `${c.file} ${c.args[0]}`);
     // ipset save reads the kernel's members on a full sync; the sets exist before the rules that name them.
     expect(first.slice(0, 3)).toEqual(['ipset save', 'ipset save', 'ipset restore']);
-    expect(first.slice(3).sort()).toEqual(['ipset restore', 'iptables-nft-restore -w']);
+    // The member changes run alongside the rules; then the jumps are inserted.
+    expect(first.slice(3, 5).sort()).toEqual(['ipset restore', 'iptables-nft-restore -w']);
+    expect(first.slice(5)).toEqual(['iptables-nft-restore -w']);
     expect(runner.calls.filter((c) => c.file === 'ipset' && c.args[0] === 'restore').map((c) => c.input)).toEqual([
       'create KUBE-SVC-HAIRPIN hash:ip,port,ip family inet hashsize 4096 maxelem 4194304 comment\ncreate KUBE-SVC-GATE hash:ip,port family inet hashsize 4096 maxelem 1048576 comment\n',
       'add KUBE-SVC-HAIRPIN 198.18.1.1,tcp:8080,198.18.1.1\nadd KUBE-SVC-HAIRPIN 198.18.1.9,tcp:8080,198.18.1.9\nadd KUBE-SVC-GATE 198.19.0.41,tcp:80\nadd KUBE-SVC-GATE 198.19.0.42,tcp:80\n',
@@ -65,7 +94,8 @@ describe('IptablesExecutor against a recording runner', () => {
     const runner = kernel();
     const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft', serveFirst: true });
     const full = await executor.apply(plan(['198.18.1.1', '198.18.1.2'], [], options));
-    expect(restores(runner)).toHaveLength(1);
+    // The rules, then the jumps into them (not part of the rules' input).
+    expect(restores(runner)).toHaveLength(2);
     expect(full.input).toBe(restores(runner)[0]!.input);
     runner.calls.length = 0;
     const partial = await executor.apply(plan(['198.18.1.1', '198.18.1.3'], [], options));
@@ -81,11 +111,14 @@ describe('IptablesExecutor against a recording runner', () => {
   function gatedKernel(gateSave: string) {
     const log: string[] = [];
     let finish!: (ok: boolean) => void;
+    let restoresSeen = 0;
     const runner: CommandRunner = {
       where: 'gated',
       async run(file, args, runOptions = {}) {
         if (file.endsWith('-save')) return { stdout: '', stderr: '', exitCode: 0 };
         if (file === 'ipset' && args[0] === 'save') return { stdout: args[1] === 'KUBE-SVC-GATE' ? gateSave : '', stderr: '', exitCode: 0 };
+        // The rules' restore waits for the test; the jumps' restore after it does not.
+        if (file.endsWith('-restore') && restoresSeen++ > 0) return { stdout: '', stderr: '', exitCode: 0 };
         if (file.endsWith('-restore')) {
           log.push('rules: loading');
           const ok = await new Promise<boolean>((resolve) => (finish = resolve));
@@ -143,10 +176,34 @@ describe('IptablesExecutor against a recording runner', () => {
     expect(input).toContain('-j DNAT --to-destination 198.18.1.3:8080');
   });
 
-  it('does not insert a jump that -C finds', async () => {
-    const runner = kernel();
+  it('on nft, inserts only the jumps the save at the start of a full sync does not show', async () => {
+    const saved = [
+      '*nat',
+      ':PREROUTING ACCEPT [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      ':POSTROUTING ACCEPT [0:0]',
+      '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+      'COMMIT',
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      ':FORWARD ACCEPT [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+      '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      'COMMIT',
+    ].join('\n');
+    const runner = kernel(saved);
     await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
-    expect(runner.calls.filter((c) => c.args.includes('-I'))).toEqual([]);
+    // Only filter OUTPUT's jump is missing.
+    expect(restores(runner).at(-1)!.input).toBe('*filter\n-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n');
+    const all = saved.replace(/(-A FORWARD -m comment)/, '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n$1');
+    const again = kernel(all);
+    await new IptablesExecutor({ runner: again, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
+    expect(restores(again)).toHaveLength(1);
+    expect(again.calls.some((c) => c.args.includes('-I'))).toBe(false);
   });
 
   it('a partial sync rewrites only the changed service chain and its endpoints, and removes the stale one', async () => {

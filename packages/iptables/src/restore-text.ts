@@ -32,17 +32,18 @@ export interface TableChange {
  * a rule built by concatenation into one flat string, as the 100k DNAT rules of a plan at 10k Services × 10 are:
  * in a first sync, 15 MiB of copies, kept beside the originals. A list not declared is read.
  */
-const declaredTargets = new WeakMap<readonly Rule[], readonly string[]>();
+const JUMP_TARGETS = Symbol('jump targets');
+type Declared = { [JUMP_TARGETS]?: readonly string[] };
 
 /** Declares the chains these rules jump or go to (built-in targets may be left out); returns the rules. */
 export function declareJumpTargets<T extends readonly Rule[]>(rules: T, targets: readonly string[]): T {
-  declaredTargets.set(rules, targets);
+  (rules as Declared)[JUMP_TARGETS] = targets;
   return rules;
 }
 
 /** What declareJumpTargets said of these rules, if anything. */
 export function declaredJumpTargets(rules: readonly Rule[]): readonly string[] | undefined {
-  return declaredTargets.get(rules);
+  return (rules as Declared)[JUMP_TARGETS];
 }
 
 /** A chain's rules jump to (or goto) these chains (and built-in targets, which are not chains of the change). */
@@ -68,7 +69,7 @@ export function orderByJumps(chains: ReadonlyMap<string, readonly Rule[]>): stri
     if (state.has(chain)) return; // 'visiting' means a cycle, which iptables itself forbids: leave it to the tool
     state.set(chain, 'visiting');
     const rules = chains.get(chain)!;
-    for (const target of declaredTargets.get(rules) ?? jumpTargets(rules)) if (chains.has(target)) visit(target);
+    for (const target of declaredJumpTargets(rules) ?? jumpTargets(rules)) if (chains.has(target)) visit(target);
     state.set(chain, 'done');
     order.push(chain);
   };

@@ -78,8 +78,7 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
       if (say) svcRules.push(ruleText(['-p', proto, ...comment(`${service.key} -> ${to}`), ...pick(i, n), '-m', proto, '-j', 'DNAT', '--to-destination', to]));
       // Without comments (any large cluster), a shared prefix and the destination: 100k rules per cold plan.
       else svcRules.push(inlineDNATPrefix(proto, n - i) + to);
-      // Joined flat: set members are hashed, and hashing a rope (a + b + c) would copy it flat and keep both.
-      hairpin.push([endpoint.ip, middle, endpoint.ip].join(''));
+      hairpin.push(endpoint.ip + middle + endpoint.ip);
     }
     return { natDispatch, vip, gate, filterRules: NONE, chains: [[svcChain, declareJumpTargets(svcRules, svcTargets)]], hairpin };
   }

@@ -130,7 +130,7 @@ export class IptablesExecutor {
       const rulesApplied = serving.then(async (served) => {
         servedAt = performance.now();
         // Off the serving path: the chains written in place, the stand-ins and the chains that went away removed.
-        return split ? served.concat(await this.restoreRules(tools, split.tidy, false)) : served;
+        return split && !isNoChange(split.tidy) ? served.concat(await this.restoreRules(tools, split.tidy, false)) : served;
       });
       // Removals wait for the new rules to serve: from then on, nothing leads to an old member.
       const [rules, members] = await Promise.allSettled([rulesApplied, this.changeMembers(setSteps, serving)]);

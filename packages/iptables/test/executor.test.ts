@@ -224,9 +224,9 @@ describe('IptablesExecutor against a recording runner', () => {
     expect(runner.calls.some((c) => c.args.includes('-C'))).toBe(false);
   });
 
-  it('an unchanged snapshot runs no command at all', async () => {
+  it.each([false, true])('an unchanged snapshot runs no command at all (serveFirst: %s)', async (serveFirst) => {
     const runner = kernel();
-    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft' });
+    const executor = new IptablesExecutor({ runner, family: 4, variant: 'nft', serveFirst });
     await executor.apply(plan(['198.18.1.1']));
     runner.calls.length = 0;
     expect((await executor.apply(plan(['198.18.1.1']))).kind).toBe('unchanged');

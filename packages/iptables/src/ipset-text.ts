@@ -34,16 +34,16 @@ export function groupedIpset(name: string, type: string, comment: string, groups
   };
 }
 
-/**
- * What the kernel holds of one set after the last sync, by owner and with a count per member, so that the next
- * plan's changes cost O(changed owners): an owner whose array is the same object is skipped.
- */
 /** `ipset restore` lines that change members: additions and removals apart, as they are written at different times. */
 export interface MemberChanges {
   readonly adds: string[];
   readonly removals: string[];
 }
 
+/**
+ * What the kernel holds of one set after the last sync, by owner and with a count per member, so that the next
+ * plan's changes cost O(changed owners): an owner whose array is the same object is skipped.
+ */
 export class MemberLedger {
   private readonly counts = new Map<string, number>();
   private groups: ReadonlyMap<string, readonly string[]> = new Map();

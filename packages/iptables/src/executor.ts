@@ -303,11 +303,7 @@ export class IptablesExecutor {
       write: new Map(),
       remove: existing[table].filter((chain) => FIXED_CHAINS[table].includes(chain) || isPerServiceChain(chain)),
     }));
-    const input = renderRestoreInput(changes);
-    if (input) {
-      const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
-      if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
-    }
+    await this.restoreOnce(tools, changes);
     for (const set of sets) {
       // A set that is absent (never created, or no ipset tool at all) leaves nothing to remove.
       const listed = await this.options.runner.run('ipset', ['list', '-n', set]).catch((err: unknown) => {
@@ -334,7 +330,12 @@ export class IptablesExecutor {
    * they lead to were just written, and nothing else adds our jumps meanwhile.
    */
   private async insertMissingJumps(tools: IptablesTools, jumps: readonly BuiltinJump[], saved: ReadonlyMap<string, SavedTable>): Promise<void> {
-    const input = renderRestoreInput(missingJumps(jumps, saved, this.options.family));
+    await this.restoreOnce(tools, missingJumps(jumps, saved, this.options.family));
+  }
+
+  /** A small restore off the sync's serving path, rendered whole and run by a tool of its own; none if empty. */
+  private async restoreOnce(tools: IptablesTools, changes: readonly TableChange[]): Promise<void> {
+    const input = renderRestoreInput(changes);
     if (!input) return;
     const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
     if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);

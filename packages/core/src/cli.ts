@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { createRunner, ToolMissingError } from '@hybrid-proxy/exec';
+import { createRunner } from '@hybrid-proxy/exec';
 import { XdpCounters } from '@hybrid-proxy/xdp';
-import { IpvsUnavailableError } from '@hybrid-proxy/ipvs';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { createBackend } from './mode-selection.js';
@@ -94,15 +93,22 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Errors are told apart by name, not by class: `hybrid-proxy lab` loads the checkout's packages beside the copies
+ * bundled into this executable, so a UsageError the lab throws is another class with the same name.
+ */
+const errorName = (err: unknown): string | undefined => (err instanceof Error ? err.name : undefined);
+const EXPLAINED_ERRORS: ReadonlySet<string | undefined> = new Set(['ToolMissingError', 'PrivilegeError', 'IpvsUnavailableError']);
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`hybrid-proxy: ${err.message}\nRun 'hybrid-proxy help' for usage.\n`);
+    if (errorName(err) === 'UsageError') {
+      process.stderr.write(`hybrid-proxy: ${(err as Error).message}\nRun 'hybrid-proxy help' for usage.\n`);
       process.exit(2);
     }
-    const known = err instanceof ToolMissingError || err instanceof PrivilegeError || err instanceof IpvsUnavailableError;
-    process.stderr.write(`hybrid-proxy: ${known ? (err as Error).message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    const explained = EXPLAINED_ERRORS.has(errorName(err));
+    process.stderr.write(`hybrid-proxy: ${explained ? (err as Error).message : err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

@@ -10,8 +10,11 @@ import { planIndex } from './index-plan.js';
 import { MAX_BACKENDS, MAX_VIPS, MISS_SLOT } from './map-layout.js';
 import { attach, detach, loadPrograms, pinLayout, unpin, type AttachMode, type AttachRequest, type PinLayout } from './program-loader.js';
 
-/** The object the package ships, built from bpf/ (see bpf/build.sh). */
-export const COUNTER_OBJECT = fileURLToPath(new URL('../bpf/hp_counters.o', import.meta.url));
+/**
+ * The object the package ships, built from bpf/ (see bpf/build.sh). Resolved through the package's own export, not
+ * relative to this file, so that the CLI's single-file bundle (which inlines this module) still finds it.
+ */
+export const COUNTER_OBJECT = fileURLToPath(import.meta.resolve('@hybrid-proxy/xdp/bpf/hp_counters.o'));
 
 export interface XdpCountersOptions {
   readonly runner: CommandRunner;

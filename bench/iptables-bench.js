@@ -5,7 +5,7 @@ import { createPlanMemo, defaultPlannerOptions, iptablesTools, IptablesExecutor,
 import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticSlice, syntheticVip } from '@hybrid-proxy/lab';
 import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
 import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NON_SERVICE_TARGET, TRACKED_EMPTY_TARGET } from './connect-latency.js';
-import { count, median, ms, time } from './measure.js';
+import { count, median, ms, msSpread, spread, time } from './measure.js';
 
 const ENDPOINTS = 10;
 const PLAN_RUNS = 5;
@@ -196,7 +196,7 @@ async function proxyMemory(n) {
       await node.destroy();
     }
   }
-  const summary = (key) => ({ median: median(runs.map((r) => r[key])), min: Math.min(...runs.map((r) => r[key])), max: Math.max(...runs.map((r) => r[key])) });
+  const summary = (key) => spread(runs.map((r) => r[key]));
   return { firstSyncMs: summary('firstSyncMs'), settledMiB: summary('settledMiB'), peakMiB: summary('peakMiB') };
 }
 
@@ -268,7 +268,8 @@ export async function iptablesSection(scales) {
     'two baseline nodes, interleaved with the others; the order of the targets rotates each round, so none is always',
     'first. The empty ruleset: a nat table with its hooks and no rule. On this kernel such a table does not turn on',
     'connection tracking (the namespace\'s conntrack count stays 0), so its hooks return at once; any NAT rule turns it',
-    'on for every packet of the namespace, as on every node that runs a service proxy. So the second baseline, the',
+    'on for every packet of the namespace, as on every Kubernetes node even before a proxy runs (kubelet\'s',
+    'KUBE-FIREWALL rule matches on conntrack state) and on every node that runs a NAT-based proxy. So the second baseline, the',
     'tracking empty ruleset, is the same table with one MASQUERADE rule for a source no packet has. Ratios: the slowest',
     'VIP to the fastest, and the non-service connection to each baseline. Before any rule is loaded, the lab settles:',
     'the node and the empty ruleset are compared with no rule on either until they agree within 2% twice (A/A).',
@@ -288,12 +289,12 @@ export async function iptablesSection(scales) {
     '',
     '### Memory',
     '',
-    `The real \`hybrid-proxy run\` following the API double with ${count(largest)} Services × ${ENDPOINTS} endpoints (iptables-nft, default layout):`,
+    `The real \`hybrid-proxy run\` (the shipped one-file executable) following the API double with ${count(largest)} Services × ${ENDPOINTS} endpoints (iptables-nft, default layout):`,
     `medians of ${MEMORY_RUNS} runs, with their range.`,
     '',
     '| first sync after start | resident memory once settled (sampled every 5 s for a minute) | resident memory at its peak, during the first sync |',
     '|---|---|---|',
-    `| ${ms(memory.firstSyncMs.median)} (${ms(memory.firstSyncMs.min)}–${ms(memory.firstSyncMs.max)}) | ${mib(memory.settledMiB)} | ${mib(memory.peakMiB)} |`,
+    `| ${msSpread(memory.firstSyncMs)} | ${mib(memory.settledMiB)} | ${mib(memory.peakMiB)} |`,
     '',
   );
   return lines;

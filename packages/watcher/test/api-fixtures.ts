@@ -1,5 +1,24 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, beforeEach } from 'vitest';
+import { ApiServerDouble } from '@hybrid-proxy/lab';
 import type { Snapshot } from '@hybrid-proxy/model';
+
+/**
+ * A fresh API double for each test of the file, handed to `started`. At the end the client under test stops first
+ * (`stopClient`), so no watch outlives its server.
+ */
+export function apiDoubleForEachTest(hooks: { started(api: ApiServerDouble): void; stopClient(): Promise<void> | void }): void {
+  let api: ApiServerDouble;
+  beforeEach(async () => {
+    api = new ApiServerDouble({ bookmarkIntervalMs: 100 });
+    await api.start();
+    hooks.started(api);
+  });
+  afterEach(async () => {
+    await hooks.stopClient();
+    await api.stop();
+  });
+}
 
 export function kubeConfigFor(server: string): KubeConfig {
   const config = new KubeConfig();

@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { ApiServerDouble } from '@hybrid-proxy/lab';
+import type { ApiServerDouble } from '@hybrid-proxy/lab';
 import { KubernetesApiSource, type SourceLogger } from '@hybrid-proxy/watcher';
-import { kubeConfigFor, service, slice, SnapshotRecorder, view } from './api-fixtures.js';
+import { apiDoubleForEachTest, kubeConfigFor, service, slice, SnapshotRecorder, view } from './api-fixtures.js';
 
 let api: ApiServerDouble;
 let source: KubernetesApiSource | undefined;
@@ -13,16 +13,15 @@ const logger: SourceLogger = {
   error: (msg, fields) => logs.push({ level: 'error', msg, fields }),
 };
 
-beforeEach(async () => {
-  logs.length = 0;
-  api = new ApiServerDouble({ bookmarkIntervalMs: 100 });
-  await api.start();
-});
-
-afterEach(async () => {
-  await source?.stop();
-  source = undefined;
-  await api.stop();
+apiDoubleForEachTest({
+  started: (double) => {
+    logs.length = 0;
+    api = double;
+  },
+  stopClient: async () => {
+    await source?.stop();
+    source = undefined;
+  },
 });
 
 function makeSource(extra: Partial<ConstructorParameters<typeof KubernetesApiSource>[0]> = {}) {

@@ -1,22 +1,21 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CoreV1Api, type KubernetesObject } from '@kubernetes/client-node';
-import { ApiServerDouble } from '@hybrid-proxy/lab';
+import type { ApiServerDouble } from '@hybrid-proxy/lab';
 import { listInPages, SupervisedInformer, type SourceLogger } from '@hybrid-proxy/watcher';
-import { kubeConfigFor, service } from './api-fixtures.js';
+import { apiDoubleForEachTest, kubeConfigFor, service } from './api-fixtures.js';
 
 const logger: SourceLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 let api: ApiServerDouble;
 let informer: SupervisedInformer | undefined;
 
-beforeEach(async () => {
-  api = new ApiServerDouble({ bookmarkIntervalMs: 100 });
-  await api.start();
-});
-
-afterEach(async () => {
-  await informer?.stop();
-  informer = undefined;
-  await api.stop();
+apiDoubleForEachTest({
+  started: (double) => {
+    api = double;
+  },
+  stopClient: async () => {
+    await informer?.stop();
+    informer = undefined;
+  },
 });
 
 const until = async (test: () => boolean) => {

@@ -36,7 +36,7 @@ export async function countersSection() {
     server = spawnInNamespace(pod.namespace, 'iperf3', ['-s', '-B', POD, '-p', '5201'], 'iperf3 server');
     await new Promise((r) => setTimeout(r, 500));
     const node = topology.node.run;
-    await new IptablesExecutor({ runner: node, family: 4, variant: 'nft' }).apply(planIptables(snapshot, { ...defaultPlannerOptions, family: 4, clusterCIDR: '198.18.1.0/24' }));
+    await new IptablesExecutor({ runner: node, family: 4, variant: 'nft' }).apply(planIptables(snapshot, { ...defaultPlannerOptions, family: 4, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } }));
     bpffs = await mountLabBpffs(`${topology.prefix}-bench`);
     const interfaces = [CLIENT_LINK, pod.link];
     const results = { none: [], native: [], tc: [] };

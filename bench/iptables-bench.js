@@ -18,7 +18,7 @@ export const LAYOUTS = {
   'tree + KUBE-SEP chains': { dispatch: 'tree', endpointChains: 'per-endpoint' },
   'kube-proxy': { dispatch: 'linear', endpointChains: 'per-endpoint' },
 };
-const BASE = { ...defaultPlannerOptions, family: 4, clusterCIDR: '198.18.0.0/16' };
+const BASE = { ...defaultPlannerOptions, family: 4, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } };
 const options = (layout) => ({ ...BASE, ...LAYOUTS[layout] });
 
 /**

@@ -28,14 +28,14 @@ async function guest(scales) {
       const executor = new IpvsExecutor({ runner, family: 4, iptablesVariant: 'nft' });
       await executor.preflight();
       await executor.setSysctls();
-      const plan = planIpvs(buildSnapshot(services, slices), { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.0.0/16' });
+      const plan = planIpvs(buildSnapshot(services, slices), { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } });
       const fullMs = await time(() => executor.apply(plan, { full: true }));
       process.stderr.write(`ipvs ${n}: full sync ${ms(fullMs)}\n`);
       const partials = [];
       for (let run = 1; run <= runsAt(n); run++) {
         const moved = clusterObjects(n, ENDPOINTS);
         moved.slices[0].endpoints[0] = { addresses: [`198.18.255.${run}`], conditions: { ready: true } };
-        const next = planIpvs(buildSnapshot(moved.services, moved.slices), { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.0.0/16' });
+        const next = planIpvs(buildSnapshot(moved.services, moved.slices), { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } });
         partials.push(await time(() => executor.apply(next)));
       }
       rows.push({ n, fullMs, partialMs: median(partials), runs: partials.length });

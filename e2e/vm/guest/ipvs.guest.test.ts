@@ -121,7 +121,7 @@ describe('the wrr scheduler, applied by the executor', () => {
       [{ kind: 'Service', metadata: { name: 'web', namespace: 'test' }, spec: { clusterIP: WEB.ip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } }],
       [{ kind: 'EndpointSlice', metadata: { name: 'web-1', namespace: 'test', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: ['198.18.1.11', '198.18.1.12', '198.18.1.13'].map((a) => ({ addresses: [a] })) }],
     );
-    const plan = planIpvs(snapshot, { ...defaultIpvsPlannerOptions, scheduler: 'wrr', clusterCIDR: LAB_ADDRESSES.podCIDRv4 });
+    const plan = planIpvs(snapshot, { ...defaultIpvsPlannerOptions, scheduler: 'wrr', localTraffic: { mode: 'ClusterCIDR', cidrs: [LAB_ADDRESSES.podCIDRv4] } });
     // EndpointSlices carry no weights; give the reals 1, 2 and 3 to see the kernel honour them.
     const weighted = { ...plan, virtualServers: plan.virtualServers.map((vs) => ({ ...vs, reals: vs.reals.map((r, i) => ({ ...r, weight: i + 1 })) })) };
     const executor = new IpvsExecutor({ runner: createRunner({ netns: node.topology.node.namespace }), family: 4 });

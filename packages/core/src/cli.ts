@@ -5,7 +5,7 @@ import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { createBackend } from './mode-selection.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
-import { parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
+import { logIgnoredFields, parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
 import { createSource, readOnce } from './source-selection.js';
 import { runUntilSignalled } from './run-proxy.js';
 
@@ -20,11 +20,15 @@ Usage:
   hybrid-proxy lab [--duration S] [--json]     a sandboxed node in network namespaces, with live traffic
   hybrid-proxy help | version
 
-Flags (run, plan, cleanup):
+Flags (run, plan, cleanup); kube-proxy's flag names are taken with kube-proxy's meaning, and flags override --config:
+  --config FILE                    kube-proxy's KubeProxyConfiguration (the kube-proxy ConfigMap's config.conf)
   --mode, --proxy-mode MODE        iptables (default) or ipvs
   --kubeconfig PATH                the API server to follow (default: $KUBECONFIG, ~/.kube/config, in-cluster)
   --manifests DIR                  instead of the API: Service and EndpointSlice YAML/JSON, watched for changes
-  --cluster-cidr CIDR              masquerade traffic to ClusterIPs from outside this range
+  --cluster-cidr CIDR[,CIDR]       the Pod range, one per family: traffic to ClusterIPs from outside it is masqueraded
+  --detect-local-mode M            ClusterCIDR (default), NodeCIDR (the Node's spec.podCIDRs), BridgeInterface
+                                   (--pod-bridge-interface) or InterfaceNamePrefix (--pod-interface-name-prefix)
+  --nodeport-addresses A[,A]       CIDRs or primary, localhost, all: the node IPs NodePorts answer on
   --masquerade-all                 masquerade all traffic to ClusterIPs
   --service-cidr CIDR[,CIDR]       Service IP ranges: new connections to unused addresses or ports in them are rejected
   --iptables-masquerade-bit N      fwmark bit for masquerading (default 14, i.e. 0x4000)
@@ -36,14 +40,18 @@ Flags (run, plan, cleanup):
   --endpoint-chains inline|per-endpoint   DNAT rules in the service chain with a hairpin set (default with
                                    tree), or kube-proxy's KUBE-SEP chain per endpoint (default with linear)
   --large-cluster-endpoints-threshold N   rules drop their comments above N endpoints (default 1000)
-  --min-sync-period D              coalesce bursts of changes (default 1s)
-  --sync-period D                  periodic resync (default 30s)
+  --min-sync-period D              coalesce bursts of changes (default 1s; or --iptables-/--ipvs-min-sync-period)
+  --sync-period D                  periodic resync and drift check (default 30s; or --iptables-/--ipvs-sync-period)
   --full-sync-period D             periodic full rewrite (default 1h)
   --healthz-bind-address H:P       /healthz and /livez (default 0.0.0.0:10256)
   --metrics-bind-address H:P       /metrics (default 127.0.0.1:10249)
-  --log-level L                    debug, info (default), warn, error
+  --log-level L                    debug, info (default), warn, error (or kube-proxy's -v N: 4 and above is debug)
+  --conntrack-*                    kube-proxy's conntrack settings (max-per-core, min, tcp-timeout-established,
+                                   tcp-timeout-close-wait, tcp-be-liberal, udp-timeout, udp-timeout-stream)
   --ipvs-scheduler S               ipvs mode: rr (default), wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh
   --ipvs-strict-arp                ipvs mode: arp_ignore=1, arp_announce=2 (needed with some load balancers)
+  --ipvs-exclude-cidrs CIDR[,CIDR] ipvs mode: never touch virtual servers on these addresses
+  --ipvs-tcp-timeout D, --ipvs-tcpfin-timeout D, --ipvs-udp-timeout D   ipvs mode: connection timeouts
   --xdp-interfaces IF[,IF]         attach the eBPF traffic counters to these interfaces (ingress)
   --xdp-mode M                     auto (tc on veth, native XDP elsewhere; falls back), native, generic or tc
   --bpffs PATH                     bpffs for the pinned programs and maps (default /run/hybrid-proxy/bpffs)
@@ -58,6 +66,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'plan': {
       const config = proxyConfigFrom(parseFlags(rest, PROXY_FLAGS));
       const logger = createLogger({ level: config.logLevel, write: (line) => process.stderr.write(line + '\n') });
+      logIgnoredFields(config, logger);
       const snapshot = await readOnce(createSource(config, logger, { watch: false }));
       for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
       process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));

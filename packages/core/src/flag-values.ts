@@ -1,4 +1,4 @@
-import { parseIP } from '@hybrid-proxy/model';
+import { parseCIDR as parseCIDRText } from '@hybrid-proxy/model';
 
 /** A command line that cannot work: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {
@@ -25,14 +25,9 @@ export function parseDuration(text: string, flag: string): number {
 }
 
 export function parseCIDR(text: string, flag: string): string {
-  const [address, prefix, extra] = text.split('/');
-  const parsed = parseIP(address);
-  const bits = Number(prefix);
-  const max = parsed?.family === 6 ? 128 : 32;
-  if (!parsed || extra !== undefined || !/^\d+$/.test(prefix ?? '') || bits > max) {
-    throw new UsageError(`${flag} ${JSON.stringify(text)} is not a CIDR (for example 198.18.1.0/24 or fd00:18:1::/64)`);
-  }
-  return `${parsed.ip}/${bits}`;
+  const parsed = parseCIDRText(text);
+  if (!parsed) throw new UsageError(`${flag} ${JSON.stringify(text)} is not a CIDR (for example 198.18.1.0/24 or fd00:18:1::/64)`);
+  return parsed.cidr;
 }
 
 export function parseInteger(text: string, flag: string, min: number, max: number): number {

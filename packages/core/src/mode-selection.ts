@@ -17,7 +17,7 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         families: config.families,
         variant: config.iptablesVariant,
         planner: {
-          clusterCIDR: config.clusterCIDR,
+          localTraffic: config.localTraffic,
           masqueradeAll: config.masqueradeAll,
           masqueradeBit: config.masqueradeBit,
           serviceCIDRs: config.serviceCIDRs,
@@ -36,7 +36,7 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         families: config.families,
         iptablesVariant: config.iptablesVariant,
         strictARP: config.ipvsStrictARP,
-        planner: { scheduler: config.ipvsScheduler, clusterCIDR: config.clusterCIDR, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, nodeName: config.hostname, zone: '' },
+        planner: { scheduler: config.ipvsScheduler, localTraffic: config.localTraffic, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, nodeName: config.hostname, zone: '' },
       });
   }
 }

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createProxyMetrics } from './metrics.js';
 import { createBackend } from './mode-selection.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
-import type { ProxyConfig } from './proxy-config.js';
+import { logIgnoredFields, type ProxyConfig } from './proxy-config.js';
 import { ChangeTracker } from './change-tracker.js';
 import { createSource } from './source-selection.js';
 import { SyncLoop } from './sync-loop.js';
@@ -24,6 +24,7 @@ export interface RunningProxy {
 export async function startProxy(config: ProxyConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningProxy> {
   if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy run');
   const metrics = createProxyMetrics();
+  logIgnoredFields(config, logger);
   // First, so that a configuration mistake fails before anything is started.
   const source = createSource(config, logger, {
     hooks: {

@@ -6,7 +6,7 @@ const config = (args: string[]) => proxyConfigFrom(parseFlags(args, PROXY_FLAGS)
 describe('proxy flags', () => {
   it('takes kube-proxy names and defaults', () => {
     const c = config(['--proxy-mode', 'iptables', '--cluster-cidr', '198.18.1.0/24', '--masquerade-all', '--hostname-override', 'Node-A', '--manifests', 'dir']);
-    expect(c).toMatchObject({ mode: 'iptables', clusterCIDR: '198.18.1.0/24', masqueradeAll: true, hostname: 'node-a', masqueradeBit: 14, minSyncPeriodMs: 1000, syncPeriodMs: 30_000, families: [4, 6] });
+    expect(c).toMatchObject({ mode: 'iptables', clusterCIDRs: ['198.18.1.0/24'], localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] }, masqueradeAll: true, hostname: 'node-a', masqueradeBit: 14, minSyncPeriodMs: 1000, syncPeriodMs: 30_000, families: [4, 6] });
     expect(c.healthz).toEqual({ host: '0.0.0.0', port: 10256 });
     expect(c.metrics).toEqual({ host: '127.0.0.1', port: 10249 });
   });

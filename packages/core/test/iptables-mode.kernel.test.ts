@@ -55,7 +55,7 @@ describe.each(['nft', 'legacy'] as const)('IptablesMode on iptables-%s in a node
       variant,
       logger: silentLogger,
       metrics,
-      planner: { clusterCIDR: '198.18.1.0/24', masqueradeAll: false, masqueradeBit: 14, serviceCIDRs: ['198.19.0.0/16'], comments: true, nodeName: 'lab-node', zone: '' },
+      planner: { localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] }, masqueradeAll: false, masqueradeBit: 14, serviceCIDRs: ['198.19.0.0/16'], comments: true, nodeName: 'lab-node', zone: '' },
     });
     await mode.preflight();
   });

@@ -1,10 +1,13 @@
-import type { IPFamily } from '@hybrid-proxy/model';
+import { NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector } from '@hybrid-proxy/model';
 import type { NodeIdentity } from './endpoint-selection.js';
 
 export interface PlannerOptions extends NodeIdentity {
   readonly family: IPFamily;
-  /** Pod CIDR of the cluster: traffic from outside it to a ClusterIP is masqueraded. Empty: only hairpin traffic is. */
-  readonly clusterCIDR: string;
+  /**
+   * What traffic is local (kube-proxy's --detect-local-mode): traffic to a ClusterIP that is not is masqueraded.
+   * A family the detector has nothing for (no CIDR of that family) masquerades only hairpin traffic.
+   */
+  readonly localTraffic: LocalTrafficDetector;
   /** Masquerade every packet sent to a ClusterIP (kube-proxy's --masquerade-all). */
   readonly masqueradeAll: boolean;
   /** The fwmark bit that KUBE-MARK-MASQ sets (kube-proxy's --iptables-masquerade-bit, default 14 → 0x4000). */
@@ -39,7 +42,7 @@ export const DISPATCH_MODES: readonly Dispatch[] = ['tree', 'linear'];
 
 export const defaultPlannerOptions: PlannerOptions = {
   family: 4,
-  clusterCIDR: '',
+  localTraffic: NO_LOCAL_DETECTOR,
   masqueradeAll: false,
   masqueradeBit: 14,
   serviceCIDRs: [],

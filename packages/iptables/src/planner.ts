@@ -2,6 +2,7 @@ import { OverlayMap, type ServiceEntry, type ServicePortKey, type Snapshot } fro
 import { KUBE_FORWARD, KUBE_NODEPORTS, KUBE_SERVICES } from './chain-names.js';
 import { gateIpset, gateRules, hairpinSetName, lastByte, leafChainName, treeChains } from './dispatch-tree.js';
 import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatch, unallocatedServiceIPRules } from './fixed-chains.js';
+import { resolveLocalTraffic } from './local-traffic-rules.js';
 import { PlanMemo } from './plan-memo.js';
 import type { PlannerOptions } from './planner-options.js';
 import { renderRestoreInput } from './restore-text.js';
@@ -229,7 +230,8 @@ function effectiveOptions(snapshot: Snapshot, planned: PlannerOptions, endpoints
   const zone = snapshot.node?.zone || planned.zone;
   // kube-proxy's largeClusterEndpointsThreshold: comments cost memory and restore time at scale.
   const comments = planned.comments && endpoints <= planned.commentsEndpointThreshold;
-  return zone === planned.zone && comments === planned.comments ? planned : { ...planned, zone, comments };
+  const localTraffic = resolveLocalTraffic(planned.localTraffic, snapshot.node);
+  return zone === planned.zone && comments === planned.comments && localTraffic === planned.localTraffic ? planned : { ...planned, zone, comments, localTraffic };
 }
 
 /** How many endpoints the entries hold: from the last count and the changed keys when the snapshots share a lineage. */

@@ -1,9 +1,10 @@
-import { joinHostPort, type Endpoint, type ServiceEntry, type ServicePort } from '@hybrid-proxy/model';
+import { joinHostPort, localTrafficMatch, type Endpoint, type ServiceEntry, type ServicePort } from '@hybrid-proxy/model';
 import { endpointChainName, KUBE_MARK_MASQ, serviceChainName } from './chain-names.js';
+import { ifNotLocal } from './local-traffic-rules.js';
 import { selectClusterEndpoints } from './endpoint-selection.js';
 import type { PlannerOptions } from './planner-options.js';
 import { ruleComment } from './rule-comment.js';
-import { declareJumpTargets, quoteArg } from './restore-text.js';
+import { declareJumpTargets } from './restore-text.js';
 import { ruleText, type Rule } from './rule-plan.js';
 
 /** What one service port contributes to the tables. */
@@ -50,8 +51,9 @@ export function serviceRules(entry: ServiceEntry, options: PlannerOptions): Serv
   const svcRules: Rule[] = [];
   // One text for both rules that match the cluster IP (the masquerade and the dispatch), shared, not built twice.
   const clusterIP = destination(`${service.key} cluster IP`);
+  const local = options.masqueradeAll ? undefined : localTrafficMatch(options.localTraffic, options.family);
   if (options.masqueradeAll) svcRules.push(`${clusterIP} -j ${KUBE_MARK_MASQ}`);
-  else if (options.clusterCIDR) svcRules.push(`! -s ${quoteArg(options.clusterCIDR)} ${clusterIP} -j ${KUBE_MARK_MASQ}`);
+  else if (local) svcRules.push(`${ifNotLocal(local, clusterIP)} -j ${KUBE_MARK_MASQ}`);
   // The chains this service chain leads to, declared so that ordering the restore input need not read its rules.
   const svcTargets = svcRules.length > 0 ? [KUBE_MARK_MASQ] : [];
 

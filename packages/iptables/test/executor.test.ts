@@ -4,7 +4,7 @@ import { defaultPlannerOptions, IptablesExecutor, planIptables, RestoreError, ty
 import { buildSnapshot } from '@hybrid-proxy/model';
 import { eps, svc } from './scenarios.js';
 
-const options = { ...defaultPlannerOptions, family: 4 as const, clusterCIDR: '198.18.1.0/24' };
+const options = { ...defaultPlannerOptions, family: 4 as const, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } };
 const perEndpoint = { ...options, endpointChains: 'per-endpoint' as const };
 const p80 = [{ name: 'p80', port: 80 }];
 const plan = (svc1Endpoints: string[], extra: Record<string, unknown>[] = [], planner: PlannerOptions = perEndpoint) =>

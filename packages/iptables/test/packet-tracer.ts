@@ -10,6 +10,8 @@ export interface Packet {
   readonly destination: string;
   readonly protocol: 'tcp' | 'udp' | 'sctp';
   readonly port: number;
+  /** The interface the packet came in on (for `-i`); undefined: one no rule names. */
+  readonly inInterface?: string;
 }
 
 export interface Trace {
@@ -52,6 +54,12 @@ export function inCIDR(ip: string, cidr: string): boolean {
   return (ipToBigInt(ip) & mask) === (ipToBigInt(net!) & mask);
 }
 
+/** iptables' interface match: `name`, or `prefix+` for every name that starts with the prefix. */
+function interfaceMatches(name: string | undefined, pattern: string): boolean {
+  if (name === undefined) return false;
+  return pattern.endsWith('+') ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
+}
+
 interface Matched {
   matches: boolean;
   probability: number;
@@ -78,6 +86,7 @@ function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, Re
       case '!': negate = true; break;
       case '-s': check(inCIDR(packet.source, tokens[++i]!)); break;
       case '-d': check(inCIDR(packet.destination, tokens[++i]!)); break;
+      case '-i': check(interfaceMatches(packet.inInterface, tokens[++i]!)); break;
       case '-p': check(tokens[++i] === packet.protocol); break;
       case '--dport': check(Number(tokens[++i]) === packet.port); break;
       case '-m': {

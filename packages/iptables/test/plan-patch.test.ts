@@ -11,7 +11,7 @@ const options = (family: IPFamily, endpointChains: 'inline' | 'per-endpoint'): P
   family,
   dispatch: 'tree',
   endpointChains,
-  clusterCIDR: family === 4 ? '198.18.0.0/16' : 'fd00:18::/64',
+  localTraffic: { mode: 'ClusterCIDR', cidrs: [family === 4 ? '198.18.0.0/16' : 'fd00:18::/64'] },
   nodeName: 'node-a',
   serviceCIDRs: ['198.19.0.0/16', 'fd00:19::/64'],
   // The walk's endpoint count moves around this, so comments come and go (kube-proxy's large-cluster mode).

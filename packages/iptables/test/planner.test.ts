@@ -7,7 +7,7 @@ import { SCENARIOS } from './scenarios.js';
 const options = (family: IPFamily, extra: Partial<PlannerOptions> = {}): PlannerOptions => ({
   ...defaultPlannerOptions,
   family,
-  clusterCIDR: family === 4 ? '198.18.1.0/24' : 'fd00:18:1::/64',
+  localTraffic: { mode: 'ClusterCIDR', cidrs: [family === 4 ? '198.18.1.0/24' : 'fd00:18:1::/64'] },
   nodeName: 'node-a',
   serviceCIDRs: ['198.19.0.0/16', 'fd00:19::/64'],
   ...extra,
@@ -45,7 +45,34 @@ describe('golden plans', () => {
   });
 
   it('masquerade-all, masquerade bit 5, without comments', async () => {
-    await expect(render('basic', 4, { masqueradeAll: true, masqueradeBit: 5, comments: false, clusterCIDR: '' })).toMatchFileSnapshot('./golden/basic-masquerade-all.v4.txt');
+    await expect(render('basic', 4, { masqueradeAll: true, masqueradeBit: 5, comments: false, localTraffic: { mode: 'None' } })).toMatchFileSnapshot('./golden/basic-masquerade-all.v4.txt');
+  });
+
+  it.each([
+    ['bridge', { mode: 'BridgeInterface', bridgeInterface: 'cbr0' }],
+    ['interface-prefix', { mode: 'InterfaceNamePrefix', interfaceNamePrefix: 'veth' }],
+  ] as const)('local traffic detected by %s (IPv4)', async (name, localTraffic) => {
+    await expect(render('basic', 4, { localTraffic })).toMatchFileSnapshot(`./golden/basic.local-${name}.v4.txt`);
+  });
+
+  it('a family without a cluster CIDR of its own gets no local-traffic detector, never the other family\'s', async () => {
+    const v4Only = { localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } } as const;
+    const v6 = render('dual-stack', 6, v4Only);
+    expect(v6).not.toMatch(/198\.18/);
+    expect(v6).not.toMatch(/KUBE-SVC-\S+ ! -s/);
+    await expect(v6).toMatchFileSnapshot('./golden/dual-stack.v4-cidr-only.v6.txt');
+    const both = { localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24', 'fd00:18:1::/64'] } } as const;
+    expect(render('dual-stack', 6, both)).toMatch(/^-A KUBE-SVC-\S+ ! -s fd00:18:1::\/64 -d fd00:19::45\/128 /m);
+    expect(render('dual-stack', 4, both)).toMatch(/^-A KUBE-SVC-\S+ ! -s 198\.18\.1\.0\/24 -d 198\.19\.0\.45\/32 /m);
+  });
+
+  it('NodeCIDR takes each family\'s range from the Node object, and none without one', () => {
+    const base = SCENARIOS['dual-stack']!;
+    const withNode = { ...base, node: { name: 'node-a', zone: '', addresses: [], podCIDRs: ['198.18.1.128/25', 'fd00:18:1:80::/72'], goingAway: false } };
+    const plan = (family: IPFamily, snapshot = withNode) => renderPlan(planIptables(snapshot, options(family, { localTraffic: { mode: 'NodeCIDR' } })));
+    expect(plan(4)).toMatch(/ ! -s 198\.18\.1\.128\/25 -d 198\.19\.0\.45\/32 /);
+    expect(plan(6)).toMatch(/ ! -s fd00:18:1:80::\/72 -d fd00:19::45\/128 /);
+    expect(plan(4, base)).not.toMatch(/ ! -s /);
   });
 
   it.each(Object.keys(SCENARIOS))('%s: no rule jumps to an undefined chain', (name) => {
@@ -59,7 +86,7 @@ describe('golden plans', () => {
 /** What the rules mean: a new connection from a client outside the Pod CIDR, traced through the planned rules. */
 describe('packet flows through the planned rules', () => {
   const client = '198.18.0.2';
-  const flows: { scenario: string; name: string; destination: string; protocol?: 'tcp' | 'udp'; port: number; backends?: string[]; verdict?: string; masquerade?: number; source?: string; family?: IPFamily }[] = [
+  const flows: { scenario: string; name: string; destination: string; protocol?: 'tcp' | 'udp'; port: number; backends?: string[]; verdict?: string; masquerade?: number; source?: string; family?: IPFamily; inInterface?: string; localTraffic?: PlannerOptions['localTraffic'] }[] = [
     { scenario: 'basic', name: 'VIP spreads evenly over three endpoints', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 1 },
     { scenario: 'basic', name: 'an unused port on a VIP is rejected', destination: '198.19.0.41', port: 81, backends: [], verdict: 'REJECT' },
     { scenario: 'basic', name: 'an unallocated ClusterIP is rejected', destination: '198.19.7.7', port: 80, backends: [], verdict: 'REJECT' },
@@ -75,12 +102,16 @@ describe('packet flows through the planned rules', () => {
     { scenario: 'internal-local', name: 'Local policy keeps this node\'s endpoints', destination: '198.19.0.43', port: 80, backends: ['198.18.1.1:8080'] },
     { scenario: 'internal-local', name: 'Local policy without local endpoints drops', destination: '198.19.0.44', port: 80, backends: [], verdict: 'DROP' },
     { scenario: 'dual-stack', name: 'IPv4 VIP goes to IPv4 endpoints', destination: '198.19.0.45', port: 80, backends: ['198.18.1.5:8080'] },
+    { scenario: 'basic', name: 'bridge detector: from the Pods\' bridge, no masquerade', inInterface: 'cbr0', source: '198.18.0.2', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 0, localTraffic: { mode: 'BridgeInterface', bridgeInterface: 'cbr0' } },
+    { scenario: 'basic', name: 'bridge detector: from elsewhere, masquerade', inInterface: 'eth0', source: '198.18.1.9', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 1, localTraffic: { mode: 'BridgeInterface', bridgeInterface: 'cbr0' } },
+    { scenario: 'basic', name: 'prefix detector: from a Pod veth, no masquerade', inInterface: 'veth1234', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 0, localTraffic: { mode: 'InterfaceNamePrefix', interfaceNamePrefix: 'veth' } },
+    { scenario: 'basic', name: 'prefix detector: from eth0, masquerade', inInterface: 'eth0', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 1, localTraffic: { mode: 'InterfaceNamePrefix', interfaceNamePrefix: 'veth' } },
     { scenario: 'dual-stack', family: 6, name: 'IPv6 VIP goes to IPv6 endpoints', source: 'fd00:18::2', destination: 'fd00:19::45', port: 80, backends: ['[fd00:18:1::5]:8080', '[fd00:18:1::6]:8080'], masquerade: 1 },
   ];
 
   it.each(LAYOUTS.flatMap((layout) => flows.map((flow) => ({ ...flow, layout, layoutName: `${layout.dispatch}/${layout.endpointChains}` }))))('$layoutName, $scenario: $name', (flow) => {
-    const tracer = new RuleTracer(render(flow.scenario, flow.family ?? 4, flow.layout));
-    const trace = tracer.trace({ source: flow.source ?? client, destination: flow.destination, protocol: flow.protocol ?? 'tcp', port: flow.port });
+    const tracer = new RuleTracer(render(flow.scenario, flow.family ?? 4, { ...flow.layout, ...(flow.localTraffic ? { localTraffic: flow.localTraffic } : {}) }));
+    const trace = tracer.trace({ source: flow.source ?? client, destination: flow.destination, protocol: flow.protocol ?? 'tcp', port: flow.port, inInterface: flow.inInterface });
     expect([...trace.dnat.keys()].sort()).toEqual([...(flow.backends ?? [])].sort());
     for (const p of trace.dnat.values()) expect(p).toBeCloseTo(1 / flow.backends!.length, 6);
     expect(trace.filterVerdict).toBe(flow.verdict);

@@ -55,7 +55,7 @@ describe('batched restore input', () => {
     let declared = 0;
     for (const endpointChains of ['inline', 'per-endpoint'] as const) {
       for (const dispatch of ['tree', 'linear'] as const) {
-        for (const masquerade of [{ masqueradeAll: true }, { clusterCIDR: '198.18.0.0/16' }, {}]) {
+        for (const masquerade of [{ masqueradeAll: true }, { localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } }, {}]) {
           const planned = planIptables(many(30), { ...defaultPlannerOptions, family: 4, endpointChains, dispatch, ...masquerade });
           for (const [chain, rules] of planned.tables.nat) {
             const targets = declaredJumpTargets(rules);

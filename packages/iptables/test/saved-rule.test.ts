@@ -21,7 +21,7 @@ describe('reading the kernel back', () => {
   });
 
   it('planDrift is empty for the plan itself and names a changed, missing or foreign chain', () => {
-    const plan = planIptables(SCENARIOS['basic']!, { ...defaultPlannerOptions, family: 4, clusterCIDR: '198.18.1.0/24' });
+    const plan = planIptables(SCENARIOS['basic']!, { ...defaultPlannerOptions, family: 4, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } });
     const saved = renderPlan(plan);
     expect(planDrift(plan, saved)).toEqual([]);
     const dnat = saved.split('\n').find((l) => l.includes('-j DNAT'))!;

@@ -1,18 +1,19 @@
-import { selectClusterEndpoints, masqueradeMark, ruleText, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
-import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+import { notLocalArgs, resolveLocalTraffic, selectClusterEndpoints, masqueradeMark, ruleText, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
+import { localTrafficMatch, NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector, type Snapshot } from '@hybrid-proxy/model';
 import { type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
 
 export interface IpvsPlannerOptions {
   readonly family: IPFamily;
   readonly scheduler: Scheduler;
-  readonly clusterCIDR: string;
+  /** What traffic is local (--detect-local-mode); traffic to a ClusterIP that is not is masqueraded. */
+  readonly localTraffic: LocalTrafficDetector;
   readonly masqueradeAll: boolean;
   readonly masqueradeBit: number;
   readonly nodeName: string;
   readonly zone: string;
 }
 
-export const defaultIpvsPlannerOptions: IpvsPlannerOptions = { family: 4, scheduler: 'rr', clusterCIDR: '', masqueradeAll: false, masqueradeBit: 14, nodeName: '', zone: '' };
+export const defaultIpvsPlannerOptions: IpvsPlannerOptions = { family: 4, scheduler: 'rr', localTraffic: NO_LOCAL_DETECTOR, masqueradeAll: false, masqueradeBit: 14, nodeName: '', zone: '' };
 
 const SET_TYPES = { clusterIP: 'hash:ip,port', loopBack: 'hash:ip,port,ip', ipvsIPs: 'hash:ip' } as const;
 export const IPSET_NAMES = { clusterIP: 'KUBE-CLUSTER-IP', loopBack: 'KUBE-LOOP-BACK', ipvsIPs: 'KUBE-IPVS-IPS' } as const;
@@ -22,7 +23,7 @@ const matchSet = (name: string, flags: string): string[] => ['-m', 'set', '--mat
 
 /** Pure: the IPVS state for one family. One virtual server per VIP:port, a real server per usable endpoint. */
 export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions): IpvsPlan {
-  const options = snapshot.node?.zone ? { ...planned, zone: snapshot.node.zone } : planned;
+  const options = { ...planned, zone: snapshot.node?.zone || planned.zone, localTraffic: resolveLocalTraffic(planned.localTraffic, snapshot.node) };
   const v6 = options.family === 6;
   const addresses = new Set<string>();
   const virtualServers: VirtualServer[] = [];
@@ -65,11 +66,9 @@ function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
   const [clusterIP, loopBack, ipvsIPs] = ipsets.map((s) => s.name) as [string, string, string];
   const mark = masqueradeMark(options);
   const bit = mark.split('/')[0]!;
-  const masquerade: string[][] = options.masqueradeAll
-    ? [[...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ']]
-    : options.clusterCIDR
-      ? [['!', '-s', options.clusterCIDR, ...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ']]
-      : [];
+  const local = localTrafficMatch(options.localTraffic, options.family);
+  const masqueradeRule = [...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ'];
+  const masquerade: string[][] = options.masqueradeAll ? [masqueradeRule] : local ? [[...notLocalArgs(local), ...masqueradeRule]] : [];
   const nat = chains([
     ['KUBE-SERVICES', [...masquerade, [...matchSet(clusterIP, 'dst,dst'), '-j', 'ACCEPT']]],
     [

@@ -16,11 +16,22 @@ const snapshot = buildSnapshot(
 
 describe('planIpvs', () => {
   it('matches the golden plan (IPv4, cluster CIDR masquerade)', async () => {
-    await expect(renderIpvsPlan(planIpvs(snapshot, { ...defaultIpvsPlannerOptions, clusterCIDR: '198.18.1.0/24' }))).toMatchFileSnapshot('./golden/basic.v4.txt');
+    await expect(renderIpvsPlan(planIpvs(snapshot, { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } }))).toMatchFileSnapshot('./golden/basic.v4.txt');
   });
 
   it('matches the golden plan (IPv6, sh scheduler, masquerade-all)', async () => {
     await expect(renderIpvsPlan(planIpvs(snapshot, { ...defaultIpvsPlannerOptions, family: 6, scheduler: 'sh', masqueradeAll: true }))).toMatchFileSnapshot('./golden/basic.v6.txt');
+  });
+
+  it('masquerades by each family\'s own detector: none for IPv6 when the cluster CIDR is IPv4 only', () => {
+    const masq = (family: 4 | 6, localTraffic: Parameters<typeof planIpvs>[1]['localTraffic']) =>
+      planIpvs(snapshot, { ...defaultIpvsPlannerOptions, family, localTraffic }).iptables.tables.nat.get('KUBE-SERVICES')!.filter((r) => r.includes('KUBE-MARK-MASQ'));
+    const v4Only = { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } as const;
+    expect(masq(6, v4Only)).toEqual([]);
+    expect(masq(4, v4Only)).toEqual([expect.stringMatching(/^! -s 198\.18\.1\.0\/24 -m comment .* -j KUBE-MARK-MASQ$/)]);
+    expect(masq(6, { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24', 'fd00:18:1::/64'] })).toEqual([expect.stringMatching(/^! -s fd00:18:1::\/64 .*KUBE-CLUSTER-IP-6 dst,dst -j KUBE-MARK-MASQ$/)]);
+    expect(masq(6, { mode: 'InterfaceNamePrefix', interfaceNamePrefix: 'veth' })).toEqual([expect.stringMatching(/^! -i veth\+ -m comment/)]);
+    expect(masq(4, { mode: 'BridgeInterface', bridgeInterface: 'cbr0' })).toEqual([expect.stringMatching(/^! -i cbr0 -m comment/)]);
   });
 
   it('drains terminating endpoints with weight 0 and maps ClientIP affinity to persistence', () => {

@@ -20,7 +20,11 @@ export { assembleSnapshot, buildSnapshot, collectConversions, emptySnapshot, Sna
 export type { SnapshotDiff } from './snapshot-diff.js';
 export { diffSnapshots, isEmptyDiff, sameEndpoints, sameService } from './snapshot-diff.js';
 export type { ParsedIP } from './ip-address.js';
+export type { ParsedCIDR } from './cidr.js';
+export { cidrContains, parseCIDR } from './cidr.js';
 export { joinHostPort, parseIP } from './ip-address.js';
 export { servicePortKey } from './service-port-key.js';
-export { convertNode, ZONE_LABEL } from './node-conversion.js';
+export { convertNode, TO_BE_DELETED_TAINT, ZONE_LABEL } from './node-conversion.js';
+export type { LocalTrafficDetector, LocalTrafficMatch, LocalTrafficMode } from './local-traffic.js';
+export { LOCAL_TRAFFIC_MODES, localTrafficMatch, NO_LOCAL_DETECTOR } from './local-traffic.js';
 export { OverlayMap } from './overlay-map.js';

@@ -1,19 +1,28 @@
 import type { V1Node } from '@kubernetes/client-node';
+import { parseCIDR } from './cidr.js';
 import { parseIP } from './ip-address.js';
 import { isRecord, labelOf } from './object-checks.js';
 import type { NodeInfo } from './types.js';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+/** The cluster autoscaler's mark on a node it is about to remove. */
+export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
-/** This node's zone and addresses; malformed parts are left out rather than failing the node. */
+/** This node's zone, addresses and Pod ranges; malformed parts are left out rather than failing the node. */
 export function convertNode(obj: V1Node | unknown): NodeInfo | undefined {
   if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') return undefined;
   const zone = labelOf(obj, ZONE_LABEL);
   const status = obj['status'];
-  const rawAddresses = isRecord(status) && Array.isArray(status['addresses']) ? status['addresses'] : [];
-  const addresses = rawAddresses
+  const spec = isRecord(obj['spec']) ? obj['spec'] : {};
+  const addresses = arrayOf(isRecord(status) ? status['addresses'] : undefined)
     .filter((a): a is Record<string, unknown> => isRecord(a) && (a['type'] === 'InternalIP' || a['type'] === 'ExternalIP'))
     .map((a) => parseIP(a['address'])?.ip)
     .filter((ip): ip is string => ip !== undefined);
-  return { name: obj['metadata']['name'], zone: typeof zone === 'string' ? zone : '', addresses };
+  const rawPodCIDRs = arrayOf(spec['podCIDRs']).length > 0 ? arrayOf(spec['podCIDRs']) : [spec['podCIDR']];
+  const podCIDRs = rawPodCIDRs.map((c) => parseCIDR(c)?.cidr).filter((c): c is string => c !== undefined);
+  const tainted = arrayOf(spec['taints']).some((t) => isRecord(t) && t['key'] === TO_BE_DELETED_TAINT);
+  const deleting = obj['metadata']['deletionTimestamp'] !== undefined && obj['metadata']['deletionTimestamp'] !== null;
+  return { name: obj['metadata']['name'], zone: typeof zone === 'string' ? zone : '', addresses, podCIDRs, goingAway: tainted || deleting };
 }
+
+const arrayOf = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);

@@ -73,6 +73,13 @@ export interface NodeInfo {
   readonly zone: string;
   /** InternalIP and ExternalIP addresses, canonical. */
   readonly addresses: readonly string[];
+  /** spec.podCIDRs (spec.podCIDR when that is all there is), canonical: the NodeCIDR local-traffic detector. */
+  readonly podCIDRs: readonly string[];
+  /**
+   * Being deleted, or tainted ToBeDeletedByClusterAutoscaler: load balancers should stop sending traffic here
+   * (kube-proxy's `nodeEligible: false` on /healthz).
+   */
+  readonly goingAway: boolean;
 }
 
 /** The whole desired state at one moment. Immutable: build a new one for every change. */

@@ -150,7 +150,7 @@ describe('KubernetesApiSource against the API double, through client-node inform
     const rec = new SnapshotRecorder();
     await makeSource().start(rec.listener);
     await rec.until((s) => s.node?.zone === 'zone-1');
-    expect(rec.latest!.node).toEqual({ name: 'node-a', zone: 'zone-1', addresses: ['198.18.0.1'] });
+    expect(rec.latest!.node).toEqual({ name: 'node-a', zone: 'zone-1', addresses: ['198.18.0.1'], podCIDRs: [], goingAway: false });
     api.apply(slice('web', ['198.18.1.1'], { 'endpoints.kubernetes.io/last-change-trigger-time': '2026-11-26T12:00:00Z' }));
     await rec.until((s) => s.entries.get('shop/web:http')!.endpoints.length === 1);
     expect(rec.triggerTimes).toContain(Date.parse('2026-11-26T12:00:00Z'));

@@ -20,6 +20,11 @@ export interface ProxyBackend {
   /** Verifies tools, privileges and kernel features up front, with an error that says what to install or enable. */
   preflight(): Promise<void>;
   sync(snapshot: Snapshot, options: { readonly full: boolean }): Promise<SyncOutcome>;
+  /**
+   * What someone else removed of the state the last sync applied (chains, jumps, sets), in words; empty when all
+   * is in place. Asked once per sync period: anything listed is restored with a full sync.
+   */
+  lostState?(): Promise<readonly string[]>;
   /** The kernel input this snapshot would produce, touching nothing (`hybrid-proxy plan`). */
   describe(snapshot: Snapshot): string;
   /** Removes everything the mode created. */

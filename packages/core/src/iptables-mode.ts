@@ -72,6 +72,12 @@ export class IptablesMode implements ProxyBackend {
     return { kind, rulesPerTable };
   }
 
+  async lostState(): Promise<string[]> {
+    const lost: string[] = [];
+    for (const [family, executor] of this.executors) for (const what of await executor.lostState()) lost.push(`IPv${family}: ${what}`);
+    return lost;
+  }
+
   describe(snapshot: Snapshot): string {
     return this.plans(snapshot)
       .map(({ family, plan }) => `# IPv${family}\n${renderPlan(plan)}`)

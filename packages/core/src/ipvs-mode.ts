@@ -47,6 +47,13 @@ export class IpvsMode implements ProxyBackend {
     return { kind: options.full ? 'full' : changed ? 'partial' : 'unchanged', rulesPerTable };
   }
 
+  /** The virtual servers, sets and kube-ipvs0 addresses are read back on every sync; the iptables rules are not. */
+  async lostState(): Promise<string[]> {
+    const lost: string[] = [];
+    for (const [family, executor] of this.executors) for (const what of await executor.iptables.lostState()) lost.push(`IPv${family}: ${what}`);
+    return lost;
+  }
+
   describe(snapshot: Snapshot): string {
     return this.plans(snapshot).map(({ family, plan }) => `# IPv${family}\n${renderIpvsPlan(plan)}`).join('\n');
   }

@@ -12,6 +12,7 @@ export interface ProxyMetrics {
   readonly iptablesRules: Gauge<'table'>;
   readonly restoreFailures: Counter;
   readonly syncFailures: Counter;
+  readonly stateRepairs: Counter;
   readonly invalidObjects: Counter<'kind' | 'reason'>;
   readonly networkProgramming: Histogram;
   readonly serviceChanges: Counter;
@@ -38,6 +39,7 @@ export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
     iptablesRules: new Gauge({ name: 'kubeproxy_sync_proxy_rules_iptables_total', help: 'Total number of iptables rules owned by hybrid-proxy', labelNames: ['table'], registers }),
     restoreFailures: new Counter({ name: 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', help: 'Cumulative proxy iptables restore failures', registers }),
     syncFailures: new Counter({ name: 'hybrid_proxy_sync_failures_total', help: 'Syncs that failed and were retried, in any mode', registers }),
+    stateRepairs: new Counter({ name: 'hybrid_proxy_lost_state_repairs_total', help: 'Full syncs run because chains, jumps or sets the proxy applied were removed by someone else', registers }),
     invalidObjects: new Counter({ name: 'hybrid_proxy_invalid_objects_total', help: 'Services and EndpointSlices (or parts of them) skipped as invalid', labelNames: ['kind', 'reason'], registers }),
     networkProgramming: new Histogram({ name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds', buckets: PROGRAMMING_BUCKETS, registers }),
     serviceChanges: new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', help: 'Cumulative proxy rules Service changes', registers }),

@@ -48,6 +48,8 @@ export class SyncLoop {
   private lastStart = Number.NEGATIVE_INFINITY;
   private lastFull = Number.NEGATIVE_INFINITY;
   private consecutiveFailures = 0;
+  /** Set by the periodic timer: the next sync first asks the backend whether its kernel state is still there. */
+  private checkDue = false;
   private stopped = false;
   /** Set while an update is queued and not yet applied: the health check's clock. */
   private pendingSince: number | undefined;
@@ -60,7 +62,10 @@ export class SyncLoop {
 
   /** Starts periodic resyncs. Nothing is applied before the first snapshot arrives. */
   start(): void {
-    this.periodic = setInterval(() => this.schedule(0), this.options.syncPeriodMs);
+    this.periodic = setInterval(() => {
+      this.checkDue = true;
+      this.schedule(0);
+    }, this.options.syncPeriodMs);
     this.periodic.unref();
   }
 
@@ -130,8 +135,10 @@ export class SyncLoop {
     this.pendingSince = undefined;
     const triggerTimes = this.pendingTriggers;
     this.pendingTriggers = [];
-    const full = this.forceFull || start - this.lastFull >= this.options.fullSyncPeriodMs;
+    let full = this.forceFull || start - this.lastFull >= this.options.fullSyncPeriodMs;
     try {
+      if (this.checkDue && !full) full = await this.lostStateFound();
+      this.checkDue = false;
       const outcome = await backend.sync(snapshot, { full });
       const seconds = (this.now() - start) / 1000;
       metrics.syncDuration.observe(seconds);
@@ -157,6 +164,15 @@ export class SyncLoop {
       logger.error('sync failed; the previous rules stay in place', { error: err instanceof Error ? err.message : String(err), retryInMs: delay, failures: this.consecutiveFailures });
       this.retryAfter(delay);
     }
+  }
+
+  /** Whether someone removed what the last sync applied; if so the sync that follows is a full one. */
+  private async lostStateFound(): Promise<boolean> {
+    const lost = (await this.options.backend.lostState?.()) ?? [];
+    if (lost.length === 0) return false;
+    this.options.metrics.stateRepairs.inc();
+    this.options.logger.warn('rules or sets were removed by someone else; restoring them with a full sync', { lost: lost.slice(0, 10), count: lost.length });
+    return true;
   }
 
   private backoffMs(): number {

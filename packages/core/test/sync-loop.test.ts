@@ -34,6 +34,35 @@ function makeLoop(backend: ProxyBackend, overrides: Partial<ConstructorParameter
 }
 
 describe('SyncLoop', () => {
+  it('asks once per sync period whether the applied state is still there, and restores it with a full sync', async () => {
+    const backend = new (class extends RecordingBackend {
+      lost: string[] = [];
+      checks = 0;
+      async lostState() {
+        this.checks++;
+        return this.lost.splice(0);
+      }
+    })();
+    const { loop, metrics } = makeLoop(backend, { syncPeriodMs: 100 });
+    loop.start();
+    loop.update(snap(1));
+    await loop.idle();
+    expect(backend.checks).toBe(0); // a full sync needs no check
+    await sleep(130);
+    await loop.idle();
+    expect(backend.checks).toBe(1);
+    expect(backend.syncs.map((s) => s.full)).toEqual([true, false]);
+    backend.lost = ['IPv4: jump nat/PREROUTING -j KUBE-SERVICES is gone'];
+    await sleep(100);
+    await loop.idle();
+    expect(backend.syncs.map((s) => s.full)).toEqual([true, false, true]);
+    expect((await metrics.registry.getSingleMetricAsString('hybrid_proxy_lost_state_repairs_total')).trim().split('\n').pop()).toBe('hybrid_proxy_lost_state_repairs_total 1');
+    // Changes in between are not checked: they pay only for what they change.
+    loop.update(snap(2));
+    await loop.idle();
+    expect(backend.checks).toBe(2);
+  });
+
   it('applies nothing before the first snapshot', async () => {
     const backend = new RecordingBackend();
     makeLoop(backend).loop.start();

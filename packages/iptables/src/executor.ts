@@ -1,5 +1,6 @@
 import { CommandError, runChecked, StandbyCommand, ToolMissingError, type CommandResult, type CommandRunner, type RunOptions } from '@hybrid-proxy/exec';
 import type { IPFamily } from '@hybrid-proxy/model';
+import { canonicalRule } from './saved-rule.js';
 import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChanges, type AppliedState } from './chain-diff.js';
 import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
@@ -61,6 +62,9 @@ type SentRestores = readonly (readonly TableChange[])[];
 
 const NOTHING_SENT: SentRestores = [];
 
+/** Fixed chains that always hold rules, checked for drift: one per table, in either mode. */
+const CANARY_CHAINS: Readonly<Record<Table, readonly string[]>> = { nat: [KUBE_POSTROUTING], filter: [KUBE_FORWARD] };
+
 /** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
 const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
   nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
@@ -70,7 +74,7 @@ const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
 /** The only part of the iptables backend that touches the kernel. */
 export class IptablesExecutor {
   private tools: IptablesTools | undefined;
-  private applied: { readonly tables: AppliedState; readonly sets: Map<string, MemberLedger> } | undefined;
+  private applied: { readonly tables: AppliedState; readonly sets: Map<string, MemberLedger>; readonly jumps: readonly BuiltinJump[] } | undefined;
   private readonly wait: string[];
   /** Started ahead for the next apply (options.standby), by the command they run. */
   private readonly standbys = new Map<string, StandbyCommand>();
@@ -143,7 +147,7 @@ export class IptablesExecutor {
         await this.insertMissingJumps(tools, plan.jumps, saved!);
         servedAt = performance.now(); // on a fresh node, traffic reaches the new rules once the jumps exist
       }
-      this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets };
+      this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets, jumps: plan.jumps };
       const ipsetCommands = setSteps.before.length + setSteps.adds.length + setSteps.removals.length;
       return {
         kind: full ? 'full' : sent.length > 0 || ipsetCommands > 0 ? 'partial' : 'unchanged',
@@ -168,6 +172,48 @@ export class IptablesExecutor {
         this.pendingStandbys = setImmediate(() => this.prepareStandbys(tools, plan.ipsets.length > 0));
       }
     }
+  }
+
+  /**
+   * What someone else removed since the last apply, in words; empty when all is in place (or nothing was applied:
+   * the next apply is a full sync anyway). A partial sync trusts the ledger, so a firewall reload or an
+   * `iptables -t nat -F` would go unrepaired until the next full sync; the sync loop asks this once per sync
+   * period, as kube-proxy checks its KUBE-PROXY-CANARY chains, and more: a flushed table or chain, a deleted jump
+   * or an emptied set shows, not only a deleted canary. It lists only the small chains: the built-in chains our jumps
+   * sit in, and one fixed chain per table that always holds rules, so it stays cheap at any scale.
+   */
+  async lostState(): Promise<string[]> {
+    const applied = this.applied;
+    if (!applied) return [];
+    const tools = await this.resolveTools();
+    const { family } = this.options;
+    const lost: string[] = [];
+    for (const table of TABLES) {
+      const canaries = CANARY_CHAINS[table].filter((chain) => (applied.tables[table].get(chain)?.length ?? 0) > 0);
+      const builtins = [...new Set(applied.jumps.filter((jump) => jump.table === table).map((jump) => jump.chain))];
+      const lines: string[] = [`*${table}`];
+      for (const chain of [...builtins, ...canaries]) {
+        const listed = await this.options.runner.run(tools.iptables, [...this.wait, '-t', table, '-S', chain]);
+        if (listed.exitCode !== 0) lost.push(`chain ${table}/${chain} is gone`);
+        else lines.push(listed.stdout);
+      }
+      const saved = parseSave(lines.join('\n'));
+      for (const change of missingJumps(applied.jumps.filter((jump) => jump.table === table), saved, family)) {
+        for (const [chain, rule] of change.insert ?? []) lost.push(`jump ${table}/${chain} ${rule} is gone`);
+      }
+      for (const chain of canaries) {
+        const kernel = saved.get(table)?.chains.get(chain);
+        const want = applied.tables[table].get(chain)!;
+        if (kernel && (kernel.length !== want.length || kernel.some((rule, i) => canonicalRule(rule, family) !== canonicalRule(want[i]!, family)))) lost.push(`chain ${table}/${chain} holds ${kernel.length} rules, not the ${want.length} applied`);
+      }
+    }
+    for (const [name, ledger] of applied.sets) {
+      const listed = await this.options.runner.run('ipset', ['list', '-t', name]);
+      const entries = /^Number of entries: (\d+)$/m.exec(listed.stdout)?.[1];
+      if (listed.exitCode !== 0) lost.push(`set ${name} is gone`);
+      else if (entries !== undefined && Number(entries) !== ledger.size) lost.push(`set ${name} holds ${entries} members, not the ${ledger.size} applied`);
+    }
+    return lost;
   }
 
   /** Ends the commands kept waiting for the next apply (options.standby); the rules stay as they are. */

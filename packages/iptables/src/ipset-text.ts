@@ -52,6 +52,11 @@ export class MemberLedger {
     this.update(groups);
   }
 
+  /** How many distinct members the set holds, by this ledger. */
+  get size(): number {
+    return this.counts.size;
+  }
+
   /** Moves to `next` and returns the `add` and `del` lines for set `name`. */
   update(next: ReadonlyMap<string, readonly string[]>, name = ''): MemberChanges {
     const added: string[] = [];

@@ -3,6 +3,8 @@ import { createRunner } from '@hybrid-proxy/exec';
 import { XdpCounters } from '@hybrid-proxy/xdp';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
+import { createProxyMetrics } from './metrics.js';
+import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createBackend } from './mode-selection.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
 import { logIgnoredFields, parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
@@ -69,6 +71,7 @@ async function main(argv: readonly string[]): Promise<number> {
       logIgnoredFields(config, logger);
       const snapshot = await readOnce(createSource(config, logger, { watch: false }));
       for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
+      new UnprogrammedFieldReporter(logger, createProxyMetrics()).report(snapshot);
       process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));
       return 0;
     }

@@ -11,6 +11,8 @@ export { createLogger, silentLogger } from './logger.js';
 export { createSource, readOnce } from './source-selection.js';
 export { ChangeTracker } from './change-tracker.js';
 export { InvalidObjectReporter } from './invalid-object-reporter.js';
+export type { UnprogrammedField } from './unprogrammed-fields.js';
+export { unprogrammedFields, UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 export type { IptablesModeOptions } from './iptables-mode.js';
 export { IptablesMode } from './iptables-mode.js';
 export { createBackend } from './mode-selection.js';

@@ -6,6 +6,7 @@ import { ConntrackCleaner } from './conntrack-cleaner.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { startHealthServer, startMetricsServer } from './health-server.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
+import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createLogger, type Logger } from './logger.js';
 import { createProxyMetrics } from './metrics.js';
 import { createBackend } from './mode-selection.js';
@@ -68,10 +69,12 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     await startMetricsServer(config.metrics, metrics.registry),
   ];
   const reporter = new InvalidObjectReporter(logger, metrics);
+  const unprogrammed = new UnprogrammedFieldReporter(logger, metrics);
   loop.start();
   traffic?.start();
   await source.start((snapshot: Snapshot, meta) => {
     reporter.report(snapshot);
+    unprogrammed.report(snapshot);
     changes.onReceived(snapshot);
     loop.update(snapshot, meta);
   });

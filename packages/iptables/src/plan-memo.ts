@@ -74,7 +74,8 @@ function sameServicePort(a: ServicePort, b: ServicePort): boolean {
       a.sessionAffinity.timeoutSeconds === b.sessionAffinity.timeoutSeconds &&
       sameList(a.clusterIPs, b.clusterIPs) &&
       sameList(a.externalIPs, b.externalIPs) &&
-      sameList(a.loadBalancerIPs, b.loadBalancerIPs))
+      sameList(a.loadBalancerIPs, b.loadBalancerIPs) &&
+      sameList(a.loadBalancerSourceRanges, b.loadBalancerSourceRanges))
   );
 }
 

@@ -1,4 +1,5 @@
 import type { V1Service } from '@kubernetes/client-node';
+import { parseCIDR } from './cidr.js';
 import { parseIP } from './ip-address.js';
 import { convertGuarded, invalid, type Conversion } from './invalid.js';
 import {
@@ -77,6 +78,7 @@ function serviceDef(obj: unknown): ServiceDef | null {
   const internalTrafficPolicy = readPolicy(spec, 'internalTrafficPolicy');
   const externalIPs = readIPList(spec['externalIPs'], 'externalIPs', 'invalid-external-ip');
   const loadBalancerIPs = readLoadBalancerIPs(record['status']);
+  const loadBalancerSourceRanges = readSourceRanges(spec['loadBalancerSourceRanges']);
 
   const rawPorts = spec['ports'];
   if (!Array.isArray(rawPorts)) invalid('missing-ports', 'spec.ports is missing or not a list');
@@ -117,6 +119,7 @@ function serviceDef(obj: unknown): ServiceDef | null {
       targetPort,
       externalIPs,
       loadBalancerIPs,
+      loadBalancerSourceRanges,
       sessionAffinity,
       externalTrafficPolicy,
       internalTrafficPolicy,
@@ -170,6 +173,17 @@ function readIPList(value: unknown, field: string, reason: string): string[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) invalid(reason, `spec.${field} is not a list`);
   return value.map((text) => parseIP(text)?.ip ?? invalid(reason, `spec.${field} entry ${JSON.stringify(text)} is not an IP address`));
+}
+
+/** CIDRs; kube-proxy also takes a bare address as its /32 or /128, and so do we. */
+function readSourceRanges(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) invalid('invalid-source-range', 'spec.loadBalancerSourceRanges is not a list');
+  return value.map((text) => {
+    const address = typeof text === 'string' && !text.includes('/') ? parseIP(text.trim()) : undefined;
+    const cidr = address ? `${address.ip}/${address.family === 4 ? 32 : 128}` : parseCIDR(text)?.cidr;
+    return cidr ?? invalid('invalid-source-range', `spec.loadBalancerSourceRanges entry ${JSON.stringify(text)} is not a CIDR`);
+  });
 }
 
 function readLoadBalancerIPs(status: unknown): string[] {

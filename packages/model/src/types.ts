@@ -30,6 +30,8 @@ export interface ServicePort {
   readonly targetPort: number | string;
   readonly externalIPs: readonly string[];
   readonly loadBalancerIPs: readonly string[];
+  /** spec.loadBalancerSourceRanges as CIDRs: the clients a load balancer IP admits (empty: all). */
+  readonly loadBalancerSourceRanges: readonly string[];
   readonly sessionAffinity: SessionAffinity;
   readonly externalTrafficPolicy: TrafficPolicy;
   readonly internalTrafficPolicy: TrafficPolicy;

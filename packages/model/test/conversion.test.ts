@@ -18,11 +18,20 @@ describe('Service conversion', () => {
         targetPort: 8080,
         externalIPs: [],
         loadBalancerIPs: [],
+        loadBalancerSourceRanges: [],
         sessionAffinity: { type: 'None', timeoutSeconds: 10800 },
         externalTrafficPolicy: 'Cluster',
         internalTrafficPolicy: 'Cluster',
       },
     ]);
+  });
+
+  it('reads loadBalancerSourceRanges as CIDRs (a bare address as its host range), and refuses what is not one', () => {
+    const ranges = (value: unknown) => convertService(service({}, { type: 'LoadBalancer', loadBalancerSourceRanges: value }));
+    const ok = ranges(['198.18.60.0/24', ' 198.18.61.7', 'FD00:18::/64']);
+    expect(ok.ok && ok.value?.ports[0]?.loadBalancerSourceRanges).toEqual(['198.18.60.0/24', '198.18.61.7/32', 'fd00:18::/64']);
+    expect(ranges(['198.18.60.0/33'])).toMatchObject({ ok: false, error: { reason: 'invalid-source-range' } });
+    expect(ranges('198.18.60.0/24')).toMatchObject({ ok: false, error: { reason: 'invalid-source-range' } });
   });
 
   it('keys an unnamed port as ns/name and defaults the namespace and protocol', () => {

@@ -18,16 +18,15 @@ export interface EndpointSelection {
  * kube-proxy's choice of endpoints for cluster (ClusterIP) traffic:
  * - ready endpoints; if none is ready, those still serving while terminating (graceful termination);
  * - topology hints, when every endpoint carries them and one names this node's zone;
- * - internalTrafficPolicy Local keeps only this node's endpoints.
+ * - internalTrafficPolicy Local keeps only this node's endpoints: its ready ones, else its serving-terminating ones.
  */
 export function selectClusterEndpoints(entry: ServiceEntry, family: IPFamily, node: NodeIdentity): EndpointSelection {
   const ofFamily = keep(entry.endpoints, (e) => e.family === family);
-  let candidates = usableEndpoints(ofFamily);
-  if (entry.service.internalTrafficPolicy === 'Local') {
-    candidates = candidates.filter((e) => e.nodeName === node.nodeName);
-  } else {
-    candidates = applyTopologyHints(candidates, node.zone);
-  }
+  // Local: this node's endpoints first, then readiness among them, so that a rolling update on this node falls
+  // back to its own serving-terminating endpoints rather than dropping while other nodes have ready ones.
+  const candidates = entry.service.internalTrafficPolicy === 'Local'
+    ? usableEndpoints(ofFamily.filter((e) => e.nodeName === node.nodeName))
+    : applyTopologyHints(usableEndpoints(ofFamily), node.zone);
   return { endpoints: candidates, anyEndpoints: ofFamily.length > 0 };
 }
 

@@ -101,6 +101,7 @@ describe('packet flows through the planned rules', () => {
     { scenario: 'terminating-fallback', name: 'only the serving terminating endpoint gets traffic', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080'] },
     { scenario: 'internal-local', name: 'Local policy keeps this node\'s endpoints', destination: '198.19.0.43', port: 80, backends: ['198.18.1.1:8080'] },
     { scenario: 'internal-local', name: 'Local policy without local endpoints drops', destination: '198.19.0.44', port: 80, backends: [], verdict: 'DROP' },
+    { scenario: 'internal-local-terminating', name: 'Local policy falls back to this node\'s serving-terminating endpoint, not another node\'s ready one', destination: '198.19.0.46', port: 80, backends: ['198.18.1.7:8080'] },
     { scenario: 'dual-stack', name: 'IPv4 VIP goes to IPv4 endpoints', destination: '198.19.0.45', port: 80, backends: ['198.18.1.5:8080'] },
     { scenario: 'basic', name: 'bridge detector: from the Pods\' bridge, no masquerade', inInterface: 'cbr0', source: '198.18.0.2', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 0, localTraffic: { mode: 'BridgeInterface', bridgeInterface: 'cbr0' } },
     { scenario: 'basic', name: 'bridge detector: from elsewhere, masquerade', inInterface: 'eth0', source: '198.18.1.9', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 1, localTraffic: { mode: 'BridgeInterface', bridgeInterface: 'cbr0' } },

@@ -43,6 +43,15 @@ export const SCENARIOS: Record<string, Snapshot> = {
       eps('remote', [{ addresses: ['198.18.1.3'], nodeName: 'node-b' }]),
     ],
   ),
+  /** A rolling update on this node: its one endpoint terminates (still serving) while another node's is ready. */
+  'internal-local-terminating': buildSnapshot(
+    [svc('rolling', '198.19.0.46', p80, { internalTrafficPolicy: 'Local' })],
+    [eps('rolling', [
+      { addresses: ['198.18.1.7'], nodeName: 'node-a', conditions: { ready: false, serving: true, terminating: true } },
+      { addresses: ['198.18.1.8'], nodeName: 'node-a', conditions: { ready: false, serving: false, terminating: true } },
+      { addresses: ['198.18.1.9'], nodeName: 'node-b' },
+    ])],
+  ),
   'dual-stack': buildSnapshot(
     [svc('svc6', ['198.19.0.45', 'fd00:19::45'], p80, { ipFamilyPolicy: 'PreferDualStack' })],
     [eps('svc6', ['198.18.1.5']), eps('svc6', ['fd00:18:1::5', 'fd00:18:1::6'])],

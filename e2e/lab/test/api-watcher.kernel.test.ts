@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabNode, type TrafficTarget } from '@hybrid-proxy/lab';
+import { LAB_ADDRESSES, LAB_NODE_NAME, LabNode, type TrafficTarget } from '@hybrid-proxy/lab';
 import { fetchIn, metricValue } from './fetch-in.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/traffic', import.meta.url));
@@ -44,8 +44,8 @@ describe('hybrid-proxy run --kubeconfig, following the API server double', () =>
     await node.waitForSync(mark);
     expect(await backends(node)).toEqual(['web-a']);
     const { body } = await fetchIn(node, 'node', 'http://127.0.0.1:10249/metrics');
-    expect(metricValue(body, 'kubeproxy_network_programming_duration_seconds_count')).toBeGreaterThanOrEqual(1);
-    expect(metricValue(body, 'kubeproxy_network_programming_duration_seconds_bucket{le="5"}')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(body, 'kubeproxy_network_programming_duration_seconds_count{ip_family="IPv4"}')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(body, 'kubeproxy_network_programming_duration_seconds_bucket{le="5",ip_family="IPv4"}')).toBeGreaterThanOrEqual(1);
     expect(metricValue(body, 'kubeproxy_sync_proxy_rules_endpoint_changes_total')).toBeGreaterThanOrEqual(1);
     expect(metricValue(body, 'kubeproxy_sync_proxy_rules_endpoint_changes_pending')).toBe(0);
     expect(metricValue(body, 'hybrid_proxy_watch_last_event_timestamp_seconds{resource="endpointslices"}') * 1000).toBeGreaterThan(Date.now() - 60_000);
@@ -75,5 +75,28 @@ describe('hybrid-proxy run --kubeconfig, following the API server double', () =>
     const { body } = await fetchIn(node, 'node', 'http://127.0.0.1:10249/metrics');
     expect(metricValue(body, 'hybrid_proxy_invalid_objects_total{kind="Service",reason="invalid-port"}')).toBe(1);
     expect(await backends(node)).toEqual(['web-b', 'web-c']);
+  });
+
+  it('reports the Node ineligible on /healthz (503) while the autoscaler deletes it, and stays live on /livez', async () => {
+    const labNode = (taints: object[]) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name: LAB_NODE_NAME }, spec: { taints }, status: { addresses: [{ type: 'InternalIP', address: LAB_ADDRESSES.nodeIPv4 }] } });
+    const health = async (path: string) => {
+      const { status, body } = await fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10256${path}`);
+      return { status, body: JSON.parse(body) as { nodeEligible?: boolean } };
+    };
+    const until = async (path: string, status: number) => {
+      for (let i = 0; i < 100 && (await health(path)).status !== status; i++) await new Promise((r) => setTimeout(r, 100));
+      return health(path);
+    };
+    await node.api!.apply(labNode([{ key: 'ToBeDeletedByClusterAutoscaler', value: '1733', effect: 'NoSchedule' }]));
+    expect(await until('/healthz', 503)).toMatchObject({ status: 503, body: { nodeEligible: false } });
+    expect(await health('/livez')).toMatchObject({ status: 200 });
+    // Traffic keeps flowing: a draining Node still proxies what reaches it.
+    expect(await backends(node)).toEqual(['web-b', 'web-c']);
+    await node.api!.apply(labNode([]));
+    expect(await until('/healthz', 200)).toMatchObject({ status: 200, body: { nodeEligible: true } });
+    const { body } = await fetchIn(node, 'node', 'http://127.0.0.1:10249/metrics');
+    expect(metricValue(body, 'kubeproxy_proxy_healthz_total{code="503"}')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(body, 'kubeproxy_proxy_healthz_total{code="200"}')).toBeGreaterThanOrEqual(1);
+    expect(metricValue(body, 'kubeproxy_proxy_livez_total{code="200"}')).toBeGreaterThanOrEqual(1);
   });
 });

@@ -29,14 +29,16 @@ describe('a running proxy serves health and metrics as kube-proxy does', () => {
       'kubeproxy_sync_proxy_rules_duration_seconds_bucket',
       'kubeproxy_sync_full_proxy_rules_duration_seconds_count',
       'kubeproxy_sync_partial_proxy_rules_duration_seconds_count',
-      'kubeproxy_sync_proxy_rules_iptables_restore_failures_total 0',
+      'kubeproxy_sync_proxy_rules_iptables_restore_failures_total{ip_family="IPv4"} 0',
+      'kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family="IPv4",traffic_policy="internal"} 0',
+      'kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds{ip_family="IPv4"}',
     ]) expect(body).toContain(name);
-    const natRules = metricValue(body, 'kubeproxy_sync_proxy_rules_iptables_total{table="nat"}');
+    const natRules = metricValue(body, 'kubeproxy_sync_proxy_rules_iptables_total{ip_family="IPv4",table="nat"}');
     // 2 Services with 3 + 2 endpoints, inline: 2 service chains (masquerade + one DNAT per endpoint); the gate in
     // KUBE-SERVICES (KUBE-NODEPORTS is empty, so nothing jumps there); the tree (root 2, branches 2, leaves 2: .10
     // and .53 differ in both nibbles); KUBE-POSTROUTING (hairpin + 3) and KUBE-MARK-MASQ.
     expect(natRules).toBe((1 + 3) + (1 + 2) + 1 + 2 * 3 + 4 + 1);
-    const last = metricValue(body, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds');
+    const last = metricValue(body, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"}');
     expect(last * 1000).toBeGreaterThan(Date.now() - 60_000);
     await expect(fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10249/metrics`)).rejects.toThrow();
   });

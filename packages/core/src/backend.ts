@@ -1,14 +1,28 @@
 import type { CommandRunner } from '@hybrid-proxy/exec';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { Logger } from './logger.js';
+import type { ProxyMetrics } from './metrics.js';
 
 export type ProxyMode = 'iptables' | 'ipvs';
 export const PROXY_MODES: readonly ProxyMode[] = ['iptables', 'ipvs'];
 
-export interface SyncOutcome {
-  readonly kind: 'full' | 'partial' | 'unchanged';
-  /** Rules per table after the sync (kubeproxy_sync_proxy_rules_iptables_total). */
+export type SyncKind = 'full' | 'partial' | 'unchanged';
+
+/** One IP family's part of a sync: kube-proxy runs a proxier per family, and labels its metrics with ip_family. */
+export interface FamilySync {
+  readonly family: IPFamily;
+  readonly kind: SyncKind;
+  readonly durationMs: number;
+  /** Rules per table after the sync (kubeproxy_sync_proxy_rules_iptables_total{ip_family,table}). */
   readonly rulesPerTable: Readonly<Record<string, number>>;
+}
+
+export interface SyncOutcome {
+  /** full when any family was rewritten in full, partial when any changed, else unchanged. */
+  readonly kind: SyncKind;
+  /** Rules per table after the sync, all families together. */
+  readonly rulesPerTable: Readonly<Record<string, number>>;
+  readonly families: readonly FamilySync[];
 }
 
 /**
@@ -38,4 +52,6 @@ export interface ModeOptions {
   readonly runner: CommandRunner;
   readonly families: readonly IPFamily[];
   readonly logger: Logger;
+  /** Where restore failures are counted; none in `plan` and in tests that do not look. */
+  readonly metrics?: ProxyMetrics;
 }

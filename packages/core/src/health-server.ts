@@ -6,16 +6,26 @@ export interface HealthSource {
   /** When an update was queued and not yet applied; undefined when nothing waits. */
   readonly oldestPendingAt: number | undefined;
   readonly lastSuccessAt: number | undefined;
+  /** False while the Node is being deleted or tainted for deletion by the cluster autoscaler. */
+  readonly nodeEligible: boolean;
 }
 
-/** kube-proxy's rule: unhealthy when an update has waited longer than the timeout without being applied. */
-export function healthStatus(source: HealthSource, timeoutMs: number, now = Date.now()): { healthy: boolean; body: string } {
+export type HealthPath = '/healthz' | '/livez';
+
+/**
+ * kube-proxy's rule: unhealthy when an update has waited longer than the timeout without being applied.
+ * `/healthz` is also unhealthy on a Node that is going away, so that load balancers drain it first;
+ * `/livez` ignores the Node, so that the kubelet does not restart a proxy on a draining Node.
+ */
+export function healthStatus(source: HealthSource, timeoutMs: number, now = Date.now(), path: HealthPath = '/healthz'): { healthy: boolean; body: string } {
   const pending = source.oldestPendingAt;
-  const healthy = pending === undefined || now - pending <= timeoutMs;
+  const synced = pending === undefined || now - pending <= timeoutMs;
+  const healthy = path === '/livez' ? synced : synced && source.nodeEligible;
   const body = JSON.stringify({
-    lastUpdated: source.lastSuccessAt ? new Date(source.lastSuccessAt).toISOString() : '',
+    // As kube-proxy: a healthy proxy reports now, so that old probes reading lastUpdated keep working.
+    lastUpdated: healthy ? new Date(now).toISOString() : source.lastSuccessAt ? new Date(source.lastSuccessAt).toISOString() : '',
     currentTime: new Date(now).toISOString(),
-    nodeEligible: true,
+    ...(path === '/healthz' ? { nodeEligible: source.nodeEligible } : {}),
   });
   return { healthy, body };
 }
@@ -44,16 +54,18 @@ function listen(server: Server, address: ListenAddress): Promise<Server> {
   });
 }
 
-/** `/healthz` and `/livez`, as kube-proxy serves them on :10256. */
-export function startHealthServer(address: ListenAddress, source: HealthSource, timeoutMs: number): Promise<Server> {
+/** `/healthz` and `/livez`, as kube-proxy serves them on :10256; each answer is counted by path and code. */
+export function startHealthServer(address: ListenAddress, source: HealthSource, timeoutMs: number, answered?: (path: HealthPath, code: number) => void): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/healthz' && path !== '/livez') {
       res.writeHead(404).end('not found\n');
       return;
     }
-    const { healthy, body } = healthStatus(source, timeoutMs);
-    res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' }).end(body);
+    const { healthy, body } = healthStatus(source, timeoutMs, Date.now(), path);
+    const code = healthy ? 200 : 503;
+    answered?.(path, code);
+    res.writeHead(code, { 'content-type': 'application/json', 'x-content-type-options': 'nosniff' }).end(body);
   });
   return listen(server, address);
 }

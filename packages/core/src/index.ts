@@ -1,10 +1,14 @@
-export type { ModeOptions, ProxyBackend, ProxyMode, SyncOutcome } from './backend.js';
+export type { FamilySync, ModeOptions, ProxyBackend, ProxyMode, SyncKind, SyncOutcome } from './backend.js';
+export type { FamilyStep } from './family-sync.js';
+export { syncEachFamily } from './family-sync.js';
 export { PROXY_MODES } from './backend.js';
 export type { SyncEvent, SyncLoopOptions } from './sync-loop.js';
 export { SyncLoop } from './sync-loop.js';
 export type { ProxyMetrics } from './metrics.js';
-export { createProxyMetrics } from './metrics.js';
-export type { HealthSource, ListenAddress } from './health-server.js';
+export { createProxyMetrics, ipFamilyLabel, zeroFamilyMetrics } from './metrics.js';
+export type { NoLocalEndpoints } from './no-local-endpoints.js';
+export { countNoLocalEndpoints } from './no-local-endpoints.js';
+export type { HealthPath, HealthSource, ListenAddress } from './health-server.js';
 export { healthStatus, parseListenAddress, startHealthServer, startMetricsServer } from './health-server.js';
 export type { Logger, LogLevel } from './logger.js';
 export { createLogger, silentLogger } from './logger.js';

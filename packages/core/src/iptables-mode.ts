@@ -1,12 +1,12 @@
 import { createPlanMemo, IptablesExecutor, planIptables, type IptablesPlanMemo, renderPlan, RestoreError, type PlannerOptions, type IptablesVariant } from '@hybrid-proxy/iptables';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
-import type { ProxyMetrics } from './metrics.js';
+import { syncEachFamily } from './family-sync.js';
+import { ipFamilyLabel } from './metrics.js';
 
 export interface IptablesModeOptions extends ModeOptions {
   readonly planner: Omit<PlannerOptions, 'family'>;
   readonly variant: IptablesVariant | 'auto';
-  readonly metrics?: ProxyMetrics;
 }
 
 /** The iptables mode: one planner + executor pair per IP family. */
@@ -51,25 +51,16 @@ export class IptablesMode implements ProxyBackend {
     return planIptables(snapshot, { ...this.options.planner, family }, memo);
   }
 
-  async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
-    const rulesPerTable: Record<string, number> = { filter: 0, nat: 0 };
-    let kind: SyncOutcome['kind'] = 'unchanged';
-    for (const { family, executor, plan } of this.plans(snapshot)) {
-      try {
-        const result = await executor.apply(plan, options);
-        for (const [table, count] of Object.entries(result.rulesPerTable)) rulesPerTable[table] = (rulesPerTable[table] ?? 0) + count;
-        if (result.kind === 'full' || (result.kind === 'partial' && kind === 'unchanged')) kind = result.kind;
-      } catch (err) {
-        if (err instanceof RestoreError) {
-          this.options.metrics?.restoreFailures.inc();
-          this.options.logger.error('iptables-restore rejected the update', { family, line: err.line, rejected: err.lineText, context: err.context, stderr: err.stderr.trim() });
-        }
-        // Other families may have been applied already; all of them must be rewritten in full on the retry.
-        for (const other of this.executors.values()) other.invalidate();
-        throw err;
+  sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
+    const steps = this.plans(snapshot).map(({ family, executor, plan }) => ({ family, apply: () => executor.apply(plan, options) }));
+    return syncEachFamily(steps, (family, err) => {
+      if (err instanceof RestoreError) {
+        this.options.metrics?.restoreFailures.inc({ ip_family: ipFamilyLabel(family) });
+        this.options.logger.error('iptables-restore rejected the update', { family, line: err.line, rejected: err.lineText, context: err.context, stderr: err.stderr.trim() });
       }
-    }
-    return { kind, rulesPerTable };
+      // Other families may have been applied already; all of them must be rewritten in full on the retry.
+      for (const other of this.executors.values()) other.invalidate();
+    });
   }
 
   async lostState(): Promise<string[]> {

@@ -1,7 +1,9 @@
-import type { IptablesVariant } from '@hybrid-proxy/iptables';
-import { IpvsExecutor, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { RestoreError, type IptablesVariant } from '@hybrid-proxy/iptables';
+import { IpvsExecutor, IpvsRestoreError, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
+import { syncEachFamily } from './family-sync.js';
+import { ipFamilyLabel } from './metrics.js';
 
 export interface IpvsModeOptions extends ModeOptions {
   readonly planner: Omit<IpvsPlannerOptions, 'family'>;
@@ -30,21 +32,23 @@ export class IpvsMode implements ProxyBackend {
     return [...this.executors].map(([family, executor]) => ({ family, executor, plan: planIpvs(snapshot, { ...this.options.planner, family }) }));
   }
 
-  async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
-    const rulesPerTable: Record<string, number> = { filter: 0, nat: 0 };
-    let changed = false;
-    for (const { executor, plan } of this.plans(snapshot)) {
-      try {
+  sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
+    const steps = this.plans(snapshot).map(({ family, executor, plan }) => ({
+      family,
+      apply: async () => {
         const result = await executor.apply(plan, options);
-        changed ||= result.ipvsCommands + result.ipsetCommands + result.addressCommands > 0;
-        for (const [table, count] of Object.entries(result.rulesPerTable)) rulesPerTable[table] = (rulesPerTable[table] ?? 0) + count;
-      } catch (err) {
-        for (const other of this.executors.values()) other.iptables.invalidate();
-        throw err;
+        // IPVS state is diffed against the kernel on every sync, so each sync is in effect a full one.
+        const changed = result.ipvsCommands + result.ipsetCommands + result.addressCommands > 0;
+        return { kind: options.full ? 'full' : changed ? 'partial' : 'unchanged', rulesPerTable: result.rulesPerTable } as const;
+      },
+    }));
+    return syncEachFamily(steps, (family, err) => {
+      if (err instanceof RestoreError || err instanceof IpvsRestoreError) {
+        this.options.metrics?.restoreFailures.inc({ ip_family: ipFamilyLabel(family) });
+        this.options.logger.error('the kernel refused the update', { family, error: (err as Error).message });
       }
-    }
-    // IPVS state is diffed against the kernel on every sync, so each sync is in effect a full one.
-    return { kind: options.full ? 'full' : changed ? 'partial' : 'unchanged', rulesPerTable };
+      for (const other of this.executors.values()) other.iptables.invalidate();
+    });
   }
 
   /** The virtual servers, sets and kube-ipvs0 addresses are read back on every sync; the iptables rules are not. */

@@ -33,6 +33,7 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
       return new IpvsMode({
         runner,
         logger,
+        metrics,
         families: config.families,
         iptablesVariant: config.iptablesVariant,
         strictARP: config.ipvsStrictARP,

@@ -8,7 +8,8 @@ import { startHealthServer, startMetricsServer } from './health-server.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
 import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createLogger, type Logger } from './logger.js';
-import { createProxyMetrics } from './metrics.js';
+import { createProxyMetrics, ipFamilyLabel, zeroFamilyMetrics } from './metrics.js';
+import { countNoLocalEndpoints } from './no-local-endpoints.js';
 import { createBackend } from './mode-selection.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
 import { logIgnoredFields, type ProxyConfig } from './proxy-config.js';
@@ -25,6 +26,7 @@ export interface RunningProxy {
 export async function startProxy(config: ProxyConfig, logger: Logger = createLogger({ level: config.logLevel })): Promise<RunningProxy> {
   if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy run');
   const metrics = createProxyMetrics();
+  zeroFamilyMetrics(metrics, config.families);
   logIgnoredFields(config, logger);
   // First, so that a configuration mistake fails before anything is started.
   const source = createSource(config, logger, {
@@ -43,6 +45,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
 
   const loop = new SyncLoop({
     backend,
+    families: config.families,
     metrics,
     logger,
     minSyncPeriodMs: config.minSyncPeriodMs,
@@ -61,11 +64,17 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
       }
       changes.onApplied(event.snapshot);
       const now = Date.now();
-      for (const t of event.triggerTimes) metrics.networkProgramming.observe(Math.max(0, now - t) / 1000);
+      for (const t of event.triggerTimes) metrics.networkProgramming.observe({ ip_family: ipFamilyLabel(t.family) }, Math.max(0, now - t.at) / 1000);
+      for (const count of countNoLocalEndpoints(event.snapshot, config.families, { nodeName: config.hostname, zone: '' })) {
+        const ip_family = ipFamilyLabel(count.family);
+        metrics.noLocalEndpoints.set({ ip_family, traffic_policy: 'internal' }, count.internal);
+        metrics.noLocalEndpoints.set({ ip_family, traffic_policy: 'external' }, count.external);
+      }
     },
   });
   const servers: Server[] = [
-    await startHealthServer(config.healthz, loop, Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs)),
+    await startHealthServer(config.healthz, loop, Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs), (path, code) =>
+      (path === '/healthz' ? metrics.healthzAnswers : metrics.livezAnswers).inc({ code: String(code) })),
     await startMetricsServer(config.metrics, metrics.registry),
   ];
   const reporter = new InvalidObjectReporter(logger, metrics);

@@ -1,11 +1,13 @@
-import type { Snapshot } from '@hybrid-proxy/model';
-import { jitteredBackoff, type SnapshotMeta } from '@hybrid-proxy/watcher';
+import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+import { jitteredBackoff, type SnapshotMeta, type TriggerTime } from '@hybrid-proxy/watcher';
 import type { ProxyBackend, SyncOutcome } from './backend.js';
 import type { Logger } from './logger.js';
-import type { ProxyMetrics } from './metrics.js';
+import { ipFamilyLabel, type ProxyMetrics } from './metrics.js';
 
 export interface SyncLoopOptions {
   readonly backend: ProxyBackend;
+  /** The families the backend programs: the ip_family labels of the loop's metrics. */
+  readonly families: readonly IPFamily[];
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   /** Bursts of updates within this period are coalesced into one sync (kube-proxy's --iptables-min-sync-period). */
@@ -29,7 +31,7 @@ export interface SyncEvent {
   /** When the oldest change this sync applied was queued. */
   readonly queuedAt: number | undefined;
   /** The change trigger times of every snapshot this sync covered (coalesced ones included). */
-  readonly triggerTimes: readonly number[];
+  readonly triggerTimes: readonly TriggerTime[];
 }
 
 /**
@@ -38,7 +40,7 @@ export interface SyncEvent {
  */
 export class SyncLoop {
   private latest: Snapshot | undefined;
-  private pendingTriggers: number[] = [];
+  private pendingTriggers: TriggerTime[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerDue = Number.POSITIVE_INFINITY;
   private periodic: NodeJS.Timeout | undefined;
@@ -74,6 +76,7 @@ export class SyncLoop {
     this.latest = snapshot;
     if (meta) for (const time of meta.triggerTimes) this.pendingTriggers.push(time);
     this.pendingSince ??= this.now();
+    for (const family of this.options.families) this.options.metrics.lastQueuedTimestamp.set({ ip_family: ipFamilyLabel(family) }, this.now() / 1000);
     this.schedule(this.options.minSyncPeriodMs);
   }
 
@@ -81,6 +84,11 @@ export class SyncLoop {
   requestFullSync(): void {
     this.forceFull = true;
     this.schedule(0);
+  }
+
+  /** kube-proxy's node eligibility: the latest snapshot's Node is neither being deleted nor tainted for deletion. */
+  get nodeEligible(): boolean {
+    return !this.latest?.node?.goingAway;
   }
 
   get oldestPendingAt(): number | undefined {
@@ -141,10 +149,7 @@ export class SyncLoop {
       this.checkDue = false;
       const outcome = await backend.sync(snapshot, { full });
       const seconds = (this.now() - start) / 1000;
-      metrics.syncDuration.observe(seconds);
-      (outcome.kind === 'full' ? metrics.fullSyncDuration : metrics.partialSyncDuration).observe(seconds);
-      metrics.lastSyncTimestamp.set(this.now() / 1000);
-      for (const [table, count] of Object.entries(outcome.rulesPerTable)) metrics.iptablesRules.set({ table }, count);
+      this.observe(outcome);
       if (outcome.kind === 'full') this.lastFull = start;
       this.forceFull = false;
       this.consecutiveFailures = 0;
@@ -163,6 +168,19 @@ export class SyncLoop {
       const delay = this.backoffMs();
       logger.error('sync failed; the previous rules stay in place', { error: err instanceof Error ? err.message : String(err), retryInMs: delay, failures: this.consecutiveFailures });
       this.retryAfter(delay);
+    }
+  }
+
+  /** kube-proxy's per-proxier metrics, one ip_family label per family that this sync applied. */
+  private observe(outcome: SyncOutcome): void {
+    const { metrics } = this.options;
+    for (const family of outcome.families) {
+      const labels = { ip_family: ipFamilyLabel(family.family) };
+      const seconds = family.durationMs / 1000;
+      metrics.syncDuration.observe(labels, seconds);
+      (outcome.kind === 'full' ? metrics.fullSyncDuration : metrics.partialSyncDuration).observe(labels, seconds);
+      metrics.lastSyncTimestamp.set(labels, this.now() / 1000);
+      for (const [table, count] of Object.entries(family.rulesPerTable)) metrics.iptablesRules.set({ ...labels, table }, count);
     }
   }
 

@@ -17,7 +17,8 @@ class RecordingBackend implements ProxyBackend {
       this.failNext--;
       throw new Error('iptables-restore: line 3 failed');
     }
-    return { kind: options.full ? 'full' : 'partial', rulesPerTable: { nat: 7, filter: 2 } };
+    const kind = options.full ? 'full' : 'partial';
+    return { kind, rulesPerTable: { nat: 7, filter: 2 }, families: [{ family: 4, kind, durationMs: 3, rulesPerTable: { nat: 7, filter: 2 } }] };
   }
 }
 
@@ -29,7 +30,7 @@ afterEach(async () => loop?.stop());
 
 function makeLoop(backend: ProxyBackend, overrides: Partial<ConstructorParameters<typeof SyncLoop>[0]> = {}) {
   const metrics = createProxyMetrics();
-  loop = new SyncLoop({ backend, metrics, logger: silentLogger, minSyncPeriodMs: 50, syncPeriodMs: 60_000, fullSyncPeriodMs: 3_600_000, retryBackoffMs: [20, 100], ...overrides });
+  loop = new SyncLoop({ backend, families: [4], metrics, logger: silentLogger, minSyncPeriodMs: 50, syncPeriodMs: 60_000, fullSyncPeriodMs: 3_600_000, retryBackoffMs: [20, 100], ...overrides });
   return { loop, metrics };
 }
 
@@ -92,8 +93,9 @@ describe('SyncLoop', () => {
     await sleep(400);
     expect(backend.syncs.map((s) => s.full)).toEqual([true, false, true, true]);
     expect((await metrics.syncFailures.get()).values[0]!.value).toBe(2);
-    expect((await metrics.iptablesRules.get()).values.find((v) => v.labels.table === 'nat')!.value).toBe(7);
-    expect((await metrics.fullSyncDuration.get()).values.find((v) => v.metricName?.endsWith('_count'))!.value).toBe(2);
+    expect((await metrics.iptablesRules.get()).values.find((v) => v.labels.table === 'nat')).toMatchObject({ value: 7, labels: { ip_family: 'IPv4' } });
+    expect((await metrics.fullSyncDuration.get()).values.find((v) => v.metricName?.endsWith('_count'))).toMatchObject({ value: 2, labels: { ip_family: 'IPv4' } });
+    expect((await metrics.lastQueuedTimestamp.get()).values).toMatchObject([{ labels: { ip_family: 'IPv4' } }]);
   });
 
   it('is unhealthy while an update waits past the timeout, healthy once applied', async () => {
@@ -112,6 +114,28 @@ describe('SyncLoop', () => {
     expect(loop.oldestPendingAt).toBeUndefined();
     expect(healthStatus(loop, 60_000, Date.now() + 120_000).healthy).toBe(true);
     expect(JSON.parse(healthStatus(loop, 60_000).body).lastUpdated).not.toBe('');
+  });
+
+  it('/healthz turns 503 on a Node going away, /livez does not; only /healthz reports nodeEligible', () => {
+    const source = (goingAway: boolean, oldestPendingAt?: number) => ({ oldestPendingAt, lastSuccessAt: 1_000, nodeEligible: !goingAway });
+    expect(healthStatus(source(false), 60_000, 5_000)).toMatchObject({ healthy: true });
+    expect(JSON.parse(healthStatus(source(false), 60_000, 5_000).body)).toMatchObject({ nodeEligible: true, lastUpdated: new Date(5_000).toISOString() });
+    expect(healthStatus(source(true), 60_000, 5_000)).toMatchObject({ healthy: false });
+    expect(JSON.parse(healthStatus(source(true), 60_000, 5_000).body)).toMatchObject({ nodeEligible: false, lastUpdated: new Date(1_000).toISOString() });
+    expect(healthStatus(source(true), 60_000, 5_000, '/livez').healthy).toBe(true);
+    expect(JSON.parse(healthStatus(source(true), 60_000, 5_000, '/livez').body)).not.toHaveProperty('nodeEligible');
+    expect(healthStatus(source(true, 0), 60_000, 61_000, '/livez').healthy).toBe(false);
+  });
+
+  it('takes node eligibility from the latest snapshot\'s Node', () => {
+    const backend = new RecordingBackend();
+    const { loop } = makeLoop(backend);
+    expect(loop.nodeEligible).toBe(true);
+    const withNode = (goingAway: boolean): Snapshot => ({ ...snap(1), node: { name: 'node-a', zone: '', addresses: [], podCIDRs: [], goingAway } });
+    loop.update(withNode(true));
+    expect(loop.nodeEligible).toBe(false);
+    loop.update(withNode(false));
+    expect(loop.nodeEligible).toBe(true);
   });
 
   it('resyncs periodically without changes', async () => {

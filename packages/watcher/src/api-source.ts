@@ -14,7 +14,7 @@ import {
   type ServiceDef,
 } from '@hybrid-proxy/model';
 import type { SourceLogger } from './logger.js';
-import type { SnapshotListener, SnapshotSource } from './snapshot-source.js';
+import type { SnapshotListener, SnapshotSource, TriggerTime } from './snapshot-source.js';
 import { SupervisedInformer, type InformerHandlers, type WatchHooks } from './supervised-informer.js';
 import { listInPages } from './paged-list.js';
 
@@ -54,7 +54,10 @@ export class KubernetesApiSource implements SnapshotSource {
   private listener: SnapshotListener | undefined;
   private ready = false;
   private emitTimer: NodeJS.Timeout | undefined;
-  private triggerTimes: number[] = [];
+  private triggerTimes: TriggerTime[] = [];
+  /** Set by start(): trigger times before it are the history of the first list, not changes this proxy saw. */
+  private startedAt = Number.POSITIVE_INFINITY;
+  private readonly lastTriggers = new Map<string, number>();
 
   constructor(private readonly options: ApiSourceOptions) {
     const { kubeConfig, logger, hooks } = options;
@@ -82,7 +85,7 @@ export class KubernetesApiSource implements SnapshotSource {
         handlers: this.cacheHandlers(this.slices, convertEndpointSlice, (id, conversion) => {
           const slice = valueOf(conversion);
           this.assembler.setSlice(id, slice);
-          if (slice?.triggerTime !== undefined) this.triggerTimes.push(slice.triggerTime);
+          this.noteTriggerTime(id, slice ?? undefined);
         }),
       }),
       new SupervisedInformer({
@@ -126,6 +129,18 @@ export class KubernetesApiSource implements SnapshotSource {
     };
   }
 
+  /** kube-proxy's rule: only a new trigger time made after the start is a change to measure (a relist repeats old ones). */
+  private noteTriggerTime(id: string, slice: EndpointSliceDef | undefined): void {
+    const at = slice?.triggerTime;
+    const previous = this.lastTriggers.get(id);
+    if (at === undefined) {
+      this.lastTriggers.delete(id);
+      return;
+    }
+    this.lastTriggers.set(id, at);
+    if (at !== previous && at >= this.startedAt) this.triggerTimes.push({ at, family: slice!.family });
+  }
+
   private changed(apply: () => void): void {
     apply();
     if (!this.ready || this.emitTimer) return;
@@ -146,6 +161,7 @@ export class KubernetesApiSource implements SnapshotSource {
   /** Resolves once Services and EndpointSlices are listed and the first snapshot is delivered; retries until then. */
   async start(onSnapshot: SnapshotListener): Promise<void> {
     this.listener = onSnapshot;
+    this.startedAt = Date.now();
     for (const informer of this.informers) informer.start();
     await Promise.all(this.informers.slice(0, 2).map((i) => i.synced));
     this.ready = true;

@@ -1,4 +1,4 @@
-export type { SnapshotListener, SnapshotMeta, SnapshotSource } from './snapshot-source.js';
+export type { SnapshotListener, SnapshotMeta, SnapshotSource, TriggerTime } from './snapshot-source.js';
 export type { SourceLogger } from './logger.js';
 export type { ApiSourceOptions } from './api-source.js';
 export { KubernetesApiSource, PROXY_LABEL_SELECTOR } from './api-source.js';

@@ -1,12 +1,20 @@
-import type { Snapshot } from '@hybrid-proxy/model';
+import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+
+/** When the EndpointSlice controller recorded a change, and the family of the slice it changed. */
+export interface TriggerTime {
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+  readonly family: IPFamily;
+}
 
 /** What a source knows about how a snapshot came about. */
 export interface SnapshotMeta {
   /**
    * `endpoints.kubernetes.io/last-change-trigger-time` of the EndpointSlice changes that this snapshot is the first
-   * to include (milliseconds since the epoch): the start of the network programming latency.
+   * to include: the start of the network programming latency. Only changes made after the source started count,
+   * never those of the first list, and a relist that brings a slice back unchanged adds nothing.
    */
-  readonly triggerTimes: readonly number[];
+  readonly triggerTimes: readonly TriggerTime[];
 }
 
 export type SnapshotListener = (snapshot: Snapshot, meta?: SnapshotMeta) => void;

@@ -2,6 +2,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeEach } from 'vitest';
 import { ApiServerDouble } from '@hybrid-proxy/lab';
 import type { Snapshot } from '@hybrid-proxy/model';
+import type { SnapshotMeta, TriggerTime } from '@hybrid-proxy/watcher';
 
 /**
  * A fresh API double for each test of the file, handed to `started`. At the end the client under test stops first
@@ -55,8 +56,8 @@ export function view(snapshot: Snapshot): Record<string, string[]> {
 /** Collects snapshots and waits for one that passes a test. */
 export class SnapshotRecorder {
   readonly snapshots: Snapshot[] = [];
-  readonly triggerTimes: number[] = [];
-  readonly listener = (snapshot: Snapshot, meta?: { triggerTimes: readonly number[] }) => {
+  readonly triggerTimes: TriggerTime[] = [];
+  readonly listener = (snapshot: Snapshot, meta?: SnapshotMeta) => {
     this.snapshots.push(snapshot);
     this.triggerTimes.push(...(meta?.triggerTimes ?? []));
   };

@@ -143,17 +143,24 @@ describe('KubernetesApiSource against the API double, through client-node inform
     await rec.until((s) => s.entries.size === 0);
   });
 
-  it('carries the change trigger times of EndpointSlice updates, and the node\'s zone', async () => {
+  it('carries the change trigger times of EndpointSlice updates made after the start, and the node\'s zone', async () => {
+    const trigger = (at: Date) => ({ 'endpoints.kubernetes.io/last-change-trigger-time': at.toISOString() });
     api.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': 'zone-1' } }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.1' }] } });
     api.apply({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-b', labels: { 'topology.kubernetes.io/zone': 'zone-2' } } });
     api.apply(service('web', '198.19.0.10'));
+    // History, not a change this proxy saw: the first list's trigger times are never measured.
+    api.apply(slice('web', ['198.18.1.9'], trigger(new Date(Date.now() - 3_600_000))));
     const rec = new SnapshotRecorder();
     await makeSource().start(rec.listener);
     await rec.until((s) => s.node?.zone === 'zone-1');
     expect(rec.latest!.node).toEqual({ name: 'node-a', zone: 'zone-1', addresses: ['198.18.0.1'], podCIDRs: [], goingAway: false });
-    api.apply(slice('web', ['198.18.1.1'], { 'endpoints.kubernetes.io/last-change-trigger-time': '2026-11-26T12:00:00Z' }));
-    await rec.until((s) => s.entries.get('shop/web:http')!.endpoints.length === 1);
-    expect(rec.triggerTimes).toContain(Date.parse('2026-11-26T12:00:00Z'));
+    const changedAt = new Date(Date.now() + 1);
+    api.apply(slice('web', ['198.18.1.1'], trigger(changedAt)));
+    await rec.until((s) => s.entries.get('shop/web:http')!.endpoints[0]?.ip === '198.18.1.1');
+    // The same trigger time again (a relist, or an update that did not touch the annotation) is not a new change.
+    api.apply(slice('web', ['198.18.1.1', '198.18.1.2'], trigger(changedAt)));
+    await rec.until((s) => s.entries.get('shop/web:http')!.endpoints.length === 2);
+    expect(rec.triggerTimes).toEqual([{ at: changedAt.getTime(), family: 4 }]);
   });
 });
 

@@ -72,8 +72,8 @@ export class ApiServerProcess {
       [
         'apiVersion: v1',
         'kind: Config',
-        // The double speaks plain HTTP, which client-node only allows with TLS verification off.
-        `clusters: [{ name: lab, cluster: { server: "${this.url}", insecure-skip-tls-verify: true } }]`,
+        // Plain http, as `kubectl proxy` serves it: no insecure-skip-tls-verify, which the proxy must not need.
+        `clusters: [{ name: lab, cluster: { server: "${this.url}" } }]`,
         'users: [{ name: hybrid-proxy, user: {} }]',
         'contexts: [{ name: lab, context: { cluster: lab, user: hybrid-proxy } }]',
         'current-context: lab',

@@ -14,6 +14,7 @@ export function createSource(config: ProxyConfig, logger: Logger, options: { wat
     throw new UsageError(`${(err as Error).message} (or --manifests DIR to proxy Services from files)`);
   }
   const { config: kubeConfig, origin } = loaded;
+  for (const warning of loaded.warnings) logger.warn(warning, { kubeconfig: origin });
   logger.info('following the Kubernetes API', { kubeconfig: origin, server: kubeConfig.getCurrentCluster()?.server, node: config.hostname });
   return new KubernetesApiSource({ kubeConfig, nodeName: config.hostname, logger, hooks: options.hooks });
 }

@@ -147,6 +147,27 @@ describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, di
     expect(Object.keys(after!.backends)).toEqual([chosen === 'dns-a' ? 'dns-b' : 'dns-a']);
   });
 
+  it('clears, after a restart, the UDP conntrack entry of an endpoint removed while the proxy was down', async () => {
+    const file = join(dir, 'dns.yaml');
+    let mark = node.logMark;
+    await cp(join(FIXTURES, 'dns.yaml'), file);
+    await node.waitForSync(mark);
+    const pinned: TrafficTarget = { ...DNS, sourcePort: 40_153 };
+    const [first] = await node.traffic.burst([pinned], { count: 5, concurrency: 1 });
+    expect(Object.keys(first!.backends)).toHaveLength(1);
+    const chosen = Object.keys(first!.backends)[0]!;
+    const ip = chosen === 'dns-a' ? '198.18.1.31' : '198.18.1.32';
+    expect(await node.stopProxy('SIGTERM')).toBe(0);
+    // Nobody compares snapshots across this gap: only the kernel's conntrack table knows the flow.
+    await writeFile(file, (await readFile(file, 'utf8')).replace(new RegExp(`\\n  - \\{ addresses: \\[${ip.replace(/\./g, '\\.')}\\].*\\n`), '\n'));
+    await node.startProxy();
+    // The new process's own log, from its first line: the reconciler runs after its first (full) sync.
+    await node.proxy!.waitForLine((line) => line.includes('cleared conntrack entries that no current endpoint answers'), 20_000, 0);
+    const [after] = await node.traffic.burst([pinned], { count: 5, concurrency: 1 });
+    expect(after!.failed).toBe(0);
+    expect(Object.keys(after!.backends)).toEqual([chosen === 'dns-a' ? 'dns-b' : 'dns-a']);
+  });
+
   it('rejects at once on the VIP of a deleted Service', async () => {
     const mark = node.logMark;
     await unlink(join(dir, 'dns.yaml'));

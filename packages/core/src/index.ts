@@ -31,5 +31,7 @@ export { hasNetAdmin, PrivilegeError } from './privileges.js';
 export type { StaleUdpFlow } from './stale-udp-flows.js';
 export { staleUdpFlows } from './stale-udp-flows.js';
 export { ConntrackCleaner } from './conntrack-cleaner.js';
+export type { ConntrackEntry, ReconciledProtocol } from './conntrack-reconcile.js';
+export { parseConntrackList, RECONCILED_PROTOCOLS, staleConntrackEntries } from './conntrack-reconcile.js';
 export { TrafficMetrics } from './traffic-metrics.js';
 export { IpvsMode } from './ipvs-mode.js';

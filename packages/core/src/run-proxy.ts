@@ -38,7 +38,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   const runner = createRunner();
   const backend = createBackend(config, runner, logger, metrics);
   await backend.preflight();
-  const conntrack = new ConntrackCleaner(runner, logger);
+  const conntrack = new ConntrackCleaner(runner, logger, config.families);
   const changes = new ChangeTracker(metrics);
   const counters = await startCounters(config, runner, logger);
   const traffic = counters ? new TrafficMetrics(counters, metrics.registry, logger) : undefined;
@@ -52,7 +52,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     syncPeriodMs: config.syncPeriodMs,
     fullSyncPeriodMs: config.fullSyncPeriodMs,
     afterSync: async (event) => {
-      await conntrack.afterSync(event.snapshot);
+      await conntrack.afterSync(event.snapshot, { reconcile: event.outcome.kind === 'full' });
       if (counters) {
         try {
           await counters.syncIndex(event.snapshot);

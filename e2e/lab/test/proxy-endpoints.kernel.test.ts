@@ -6,11 +6,13 @@ import { fetchIn, metricValue } from './fetch-in.js';
 
 const MANIFESTS = fileURLToPath(new URL('./fixtures/traffic', import.meta.url));
 const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
+/** Above any default: the proxy must try to raise nf_conntrack_max, which only the host's namespace may write. */
+const CONNTRACK_MIN = 4_194_304;
 
 describe('a running proxy serves health and metrics as kube-proxy does', () => {
   let node: LabNode;
   beforeAll(async () => {
-    node = await LabNode.start({ manifests: MANIFESTS });
+    node = await LabNode.start({ manifests: MANIFESTS, proxyArgs: ['--conntrack-tcp-timeout-established', '2h', '--conntrack-udp-timeout', '40s', '--conntrack-min', String(CONNTRACK_MIN)] });
   });
   afterAll(async () => node?.destroy());
 
@@ -41,6 +43,14 @@ describe('a running proxy serves health and metrics as kube-proxy does', () => {
     const last = metricValue(body, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"}');
     expect(last * 1000).toBeGreaterThan(Date.now() - 60_000);
     await expect(fetchIn(node, 'client', `http://${LAB_ADDRESSES.nodeIPv4}:10249/metrics`)).rejects.toThrow();
+  });
+
+  it('applies the conntrack settings in its namespace, and only warns where the kernel refuses (nf_conntrack_max)', async () => {
+    const sysctl = async (key: string) => Number((await runChecked(node.topology.node.run, 'sysctl', ['-n', key])).stdout.trim());
+    expect(await sysctl('net.netfilter.nf_conntrack_tcp_timeout_established')).toBe(7200);
+    expect(await sysctl('net.netfilter.nf_conntrack_udp_timeout')).toBe(40);
+    expect(await sysctl('net.netfilter.nf_conntrack_max')).toBeLessThan(CONNTRACK_MIN);
+    expect(node.proxy!.lines.some((line) => line.includes('cannot set a conntrack sysctl') && line.includes('nf_conntrack_max'))).toBe(true);
   });
 
   it('plan prints the rules it would apply and changes nothing in the kernel', async () => {

@@ -21,7 +21,7 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hp-ipvs-'));
     await cp(FIXTURES, dir, { recursive: true });
-    node = await LabNode.start({ manifests: dir, mode: 'ipvs', counters: 'off' });
+    node = await LabNode.start({ manifests: dir, mode: 'ipvs', counters: 'off', proxyArgs: ['--ipvs-tcp-timeout', '15m', '--ipvs-udp-timeout', '45s', '--conntrack-tcp-timeout-established', '2h'] });
   });
   afterAll(async () => {
     await node?.destroy();
@@ -41,6 +41,12 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     const virtual = (await ipvsadm(['-Ln'])).stdout;
     expect(virtual).toMatch(/TCP\s+198\.19\.1\.10:80 rr/);
     expect(virtual).toMatch(/UDP\s+198\.19\.1\.53:53 rr/);
+  });
+
+  it('sets the IPVS and conntrack timeouts it was given, in its own namespace', async () => {
+    // tcpfin was not given: ipvsadm --set keeps the kernel's 120 s for a 0.
+    expect((await ipvsadm(['-L', '--timeout'])).stdout).toMatch(/Timeout \(tcp tcpfin udp\): 900 120 45/);
+    expect((await runChecked(node.topology.node.run, 'sysctl', ['-n', 'net.netfilter.nf_conntrack_tcp_timeout_established'])).stdout.trim()).toBe('7200');
   });
 
   it('round-robins exactly over every backend, and the per-real stats match what each backend served', async () => {

@@ -31,6 +31,8 @@ export { hasNetAdmin, PrivilegeError } from './privileges.js';
 export type { StaleUdpFlow } from './stale-udp-flows.js';
 export { staleUdpFlows } from './stale-udp-flows.js';
 export { ConntrackCleaner } from './conntrack-cleaner.js';
+export type { SysctlChange } from './conntrack-sysctls.js';
+export { applySysctls, conntrackSysctls } from './conntrack-sysctls.js';
 export type { ConntrackEntry, ReconciledProtocol } from './conntrack-reconcile.js';
 export { parseConntrackList, RECONCILED_PROTOCOLS, staleConntrackEntries } from './conntrack-reconcile.js';
 export { TrafficMetrics } from './traffic-metrics.js';

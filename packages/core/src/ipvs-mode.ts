@@ -2,6 +2,7 @@ import { RestoreError, type IptablesVariant } from '@hybrid-proxy/iptables';
 import { IpvsExecutor, IpvsRestoreError, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
+import type { IpvsTimeouts } from './proxy-config.js';
 import { syncEachFamily } from './family-sync.js';
 import { ipFamilyLabel } from './metrics.js';
 
@@ -9,6 +10,7 @@ export interface IpvsModeOptions extends ModeOptions {
   readonly planner: Omit<IpvsPlannerOptions, 'family'>;
   readonly iptablesVariant: IptablesVariant | 'auto';
   readonly strictARP: boolean;
+  readonly timeouts: IpvsTimeouts;
 }
 
 /** The IPVS mode: VIPs on kube-ipvs0, a virtual server per VIP:port, ipsets and a fixed set of iptables rules. */
@@ -25,7 +27,10 @@ export class IpvsMode implements ProxyBackend {
       await executor.preflight();
       await executor.setSysctls();
     }
-    this.options.logger.info('ipvs ready', { families: [...this.executors.keys()], scheduler: this.options.planner.scheduler });
+    const { tcpMs, tcpFinMs, udpMs } = this.options.timeouts;
+    const timeouts = { tcp: Math.round(tcpMs / 1000), tcpFin: Math.round(tcpFinMs / 1000), udp: Math.round(udpMs / 1000) };
+    await [...this.executors.values()][0]?.setTimeouts(timeouts);
+    this.options.logger.info('ipvs ready', { families: [...this.executors.keys()], scheduler: this.options.planner.scheduler, timeouts });
   }
 
   private plans(snapshot: Snapshot) {

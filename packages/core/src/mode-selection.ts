@@ -37,6 +37,7 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         families: config.families,
         iptablesVariant: config.iptablesVariant,
         strictARP: config.ipvsStrictARP,
+        timeouts: config.ipvsTimeouts,
         planner: { scheduler: config.ipvsScheduler, localTraffic: config.localTraffic, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, nodeName: config.hostname, zone: '' },
       });
   }

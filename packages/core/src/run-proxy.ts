@@ -1,8 +1,10 @@
+import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { createRunner, type CommandRunner } from '@hybrid-proxy/exec';
 import { XdpCounters } from '@hybrid-proxy/xdp';
 import { TrafficMetrics } from './traffic-metrics.js';
 import { ConntrackCleaner } from './conntrack-cleaner.js';
+import { applySysctls, conntrackSysctls } from './conntrack-sysctls.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { startHealthServer, startMetricsServer } from './health-server.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
@@ -38,6 +40,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   const runner = createRunner();
   const backend = createBackend(config, runner, logger, metrics);
   await backend.preflight();
+  await applySysctls(runner, conntrackSysctls(config.conntrack, availableParallelism()), logger);
   const conntrack = new ConntrackCleaner(runner, logger, config.families);
   const changes = new ChangeTracker(metrics);
   const counters = await startCounters(config, runner, logger);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConntrackList, staleConntrackEntries } from '@hybrid-proxy/core';
+import { conntrackSysctls, parseConntrackList, staleConntrackEntries } from '@hybrid-proxy/core';
 import { buildSnapshot } from '@hybrid-proxy/model';
 
 // As `conntrack -L -p udp` and `-p sctp` print them (conntrack-tools 1.4).
@@ -37,6 +37,23 @@ describe('the conntrack reconciler', () => {
       'udp 40053 -> 198.18.1.31', // its endpoint left the slice while the proxy was down
       'udp 40055 -> 198.19.1.53', // never DNATed (no endpoint then): it must not pin the client to nothing
       'sctp 5000 -> 198.18.1.40',
+    ]);
+  });
+});
+
+describe('conntrackSysctls', () => {
+  const defaults = { maxPerCore: 32768, min: 131072, tcpEstablishedTimeoutMs: 86_400_000, tcpCloseWaitTimeoutMs: 3_600_000, tcpBeLiberal: false, udpTimeoutMs: 0, udpStreamTimeoutMs: 0 };
+
+  it('sizes nf_conntrack_max as kube-proxy does (per core, at least min, only raised) and leaves zeroes alone', () => {
+    expect(conntrackSysctls(defaults, 2)).toEqual([
+      { key: 'net.netfilter.nf_conntrack_max', value: 131072, raiseOnly: true },
+      { key: 'net.netfilter.nf_conntrack_tcp_timeout_established', value: 86400, raiseOnly: false },
+      { key: 'net.netfilter.nf_conntrack_tcp_timeout_close_wait', value: 3600, raiseOnly: false },
+    ]);
+    expect(conntrackSysctls(defaults, 16)[0]).toMatchObject({ value: 524288 });
+    expect(conntrackSysctls({ ...defaults, maxPerCore: 0, tcpEstablishedTimeoutMs: 0, tcpCloseWaitTimeoutMs: 0, udpTimeoutMs: 30_000, tcpBeLiberal: true }, 2)).toEqual([
+      { key: 'net.netfilter.nf_conntrack_udp_timeout', value: 30, raiseOnly: false },
+      { key: 'net.netfilter.nf_conntrack_tcp_be_liberal', value: 1, raiseOnly: false },
     ]);
   });
 });

@@ -75,6 +75,15 @@ export class IpvsExecutor {
     await runChecked(this.options.runner, 'sysctl', ['-qw', ...settings]);
   }
 
+  /**
+   * kube-proxy's --ipvs-tcp-timeout, --ipvs-tcpfin-timeout and --ipvs-udp-timeout, in seconds: `ipvsadm --set`,
+   * where 0 keeps the kernel's value. They are per network namespace, not per family: set them once.
+   */
+  async setTimeouts(timeouts: { readonly tcp: number; readonly tcpFin: number; readonly udp: number }): Promise<void> {
+    if (timeouts.tcp + timeouts.tcpFin + timeouts.udp === 0) return;
+    await runChecked(this.options.runner, 'ipvsadm', ['--set', String(timeouts.tcp), String(timeouts.tcpFin), String(timeouts.udp)]);
+  }
+
   async apply(plan: IpvsPlan, options: { full?: boolean } = {}): Promise<IpvsApplyResult> {
     const { runner } = this.options;
     await this.ensureDummy();

@@ -6,6 +6,7 @@ import { createLogger } from './logger.js';
 import { createProxyMetrics } from './metrics.js';
 import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createBackend } from './mode-selection.js';
+import { cleanupKubeProxyLeftovers } from './kube-proxy-cleanup.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
 import { logIgnoredFields, parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
 import { createSource, readOnce } from './source-selection.js';
@@ -19,6 +20,7 @@ Usage:
   hybrid-proxy plan [--kubeconfig PATH | --manifests DIR] [flags]
                                                print the rules it would apply; touches nothing
   hybrid-proxy cleanup [flags]                 remove every chain and jump hybrid-proxy created
+                                               (--kube-proxy-leftovers: kube-proxy's chains, sets and nft tables too)
   hybrid-proxy lab [--duration S] [--json]     a sandboxed node in network namespaces, with live traffic
   hybrid-proxy help | version
 
@@ -78,7 +80,9 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'cleanup': {
       const config = proxyConfigFrom(parseFlags(rest, PROXY_FLAGS));
       if (!hasNetAdmin()) throw new PrivilegeError('hybrid-proxy cleanup');
-      await createBackend(config, createRunner(), createLogger({ level: config.logLevel })).cleanup();
+      const logger = createLogger({ level: config.logLevel });
+      await createBackend(config, createRunner(), logger).cleanup();
+      if (config.kubeProxyLeftovers) await cleanupKubeProxyLeftovers(createRunner(), config.families, logger);
       if (config.xdpInterfaces.length > 0) await new XdpCounters({ runner: createRunner(), bpffs: config.bpffs, interfaces: config.xdpInterfaces }).cleanup();
       return 0;
     }

@@ -37,3 +37,4 @@ export type { ConntrackEntry, ReconciledProtocol } from './conntrack-reconcile.j
 export { parseConntrackList, RECONCILED_PROTOCOLS, staleConntrackEntries } from './conntrack-reconcile.js';
 export { TrafficMetrics } from './traffic-metrics.js';
 export { IpvsMode } from './ipvs-mode.js';
+export { cleanupKubeProxyLeftovers } from './kube-proxy-cleanup.js';

@@ -71,6 +71,8 @@ export interface ProxyConfig {
   /** IPVS mode never touches virtual servers on addresses in these ranges. */
   readonly ipvsExcludeCIDRs: readonly string[];
   readonly ipvsTimeouts: IpvsTimeouts;
+  /** `cleanup` also removes what kube-proxy left: its chains, jumps, IPVS sets and nftables tables. */
+  readonly kubeProxyLeftovers: boolean;
   readonly conntrack: ConntrackSettings;
   /** Where settings came from: `--config FILE`, if given. */
   readonly configFile: string | undefined;
@@ -119,6 +121,7 @@ export const PROXY_FLAGS = {
   'xdp-interfaces': { type: 'string' },
   'xdp-mode': { type: 'string' },
   'bpffs': { type: 'string' },
+  'kube-proxy-leftovers': { type: 'boolean' },
   'ipvs-scheduler': { type: 'string' },
   'ipvs-strict-arp': { type: 'boolean' },
   'ipvs-exclude-cidrs': { type: 'string' },
@@ -251,6 +254,7 @@ export function proxyConfigFrom(values: ProxyFlagValues, file: KubeProxyConfigFi
     ipvsScheduler: parseChoice(s.string('ipvs-scheduler') ?? 'rr', s.origin('ipvs-scheduler'), SCHEDULERS),
     ipvsStrictARP: s.boolean('ipvs-strict-arp', false),
     ipvsExcludeCIDRs: s.list('ipvs-exclude-cidrs').map((cidr) => parseCIDR(cidr, s.origin('ipvs-exclude-cidrs'))),
+    kubeProxyLeftovers: s.boolean('kube-proxy-leftovers', false),
     ipvsTimeouts: { tcpMs: s.duration('ipvs-tcp-timeout', '0s'), tcpFinMs: s.duration('ipvs-tcpfin-timeout', '0s'), udpMs: s.duration('ipvs-udp-timeout', '0s') },
     conntrack: {
       maxPerCore: parseInteger(s.string('conntrack-max-per-core') ?? '32768', s.origin('conntrack-max-per-core'), 0, 2 ** 31 - 1),

@@ -9,6 +9,7 @@ import { createSetLine, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
 import { renderRestoreInput, restoreInputChunks, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
+import { KUBE_PROXY_IPSETS, kubeProxyLeftovers } from './kube-proxy-leftovers.js';
 import { countRules, TABLES, type BuiltinJump, type IptablesPlan, type Table } from './rule-plan.js';
 import { chainNames, parseSave, type SavedTable } from './save-parser.js';
 import { detectVariant } from './variant-detection.js';
@@ -359,6 +360,32 @@ export class IptablesExecutor {
       if (listed.exitCode === 0) await runChecked(this.options.runner, 'ipset', ['destroy', set]);
     }
     this.applied = undefined;
+  }
+
+  /**
+   * Removes what kube-proxy left on the node (its chains, the jumps into them, its IPVS-mode sets), so that a node
+   * switched from kube-proxy carries no rules that nobody updates. Returns what it removed, in words.
+   */
+  async cleanupKubeProxy(): Promise<string[]> {
+    const tools = await this.resolveTools();
+    const saved = await this.savedTables(tools);
+    const input = kubeProxyLeftovers(saved);
+    const removed: string[] = [];
+    if (input) {
+      const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
+      if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
+      removed.push(...input.split('\n').filter((line) => line.startsWith('-X ') || line.startsWith('-D ')));
+    }
+    for (const set of KUBE_PROXY_IPSETS.filter((name) => name.startsWith('KUBE-6-') === (this.options.family === 6))) {
+      const listed = await this.options.runner.run('ipset', ['list', '-n', set]).catch((err: unknown) => {
+        if (err instanceof ToolMissingError) return { exitCode: 1 };
+        throw err;
+      });
+      if (listed.exitCode !== 0) continue;
+      await runChecked(this.options.runner, 'ipset', ['destroy', set]);
+      removed.push(`ipset ${set}`);
+    }
+    return removed;
   }
 
   private async savedTables(tools: IptablesTools): Promise<Map<string, SavedTable>> {

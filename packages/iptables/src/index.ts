@@ -38,3 +38,4 @@ export type { IpsetPlan, MemberChanges, SavedIpsets } from './ipset-text.js';
 export { createSetLine, groupedIpset, ipsetChanges, ipsetSteps, MemberLedger, parseIpsetSave } from './ipset-text.js';
 export type { CanonicalTables } from './saved-rule.js';
 export { canonicalPlan, canonicalRule, canonicalSave, planDrift } from './saved-rule.js';
+export { isKubeProxyChain, KUBE_PROXY_IPSETS, kubeProxyLeftovers } from './kube-proxy-leftovers.js';

@@ -21,7 +21,7 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hp-ipvs-'));
     await cp(FIXTURES, dir, { recursive: true });
-    node = await LabNode.start({ manifests: dir, mode: 'ipvs', counters: 'off', proxyArgs: ['--ipvs-tcp-timeout', '15m', '--ipvs-udp-timeout', '45s', '--conntrack-tcp-timeout-established', '2h'] });
+    node = await LabNode.start({ manifests: dir, mode: 'ipvs', counters: 'off', proxyArgs: ['--ipvs-exclude-cidrs', '198.18.201.0/24', '--ipvs-tcp-timeout', '15m', '--ipvs-udp-timeout', '45s', '--conntrack-tcp-timeout-established', '2h'] });
   });
   afterAll(async () => {
     await node?.destroy();
@@ -93,6 +93,9 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     const failures = async () => (await node.metrics()).find((s) => s.name === 'hybrid_proxy_sync_failures_total')?.value ?? 0;
     // A virtual server the proxy does not own (its VIP is not on kube-ipvs0): a diff must leave it alone.
     await ipvsadm(['-A', '-t', '198.18.200.1:9999', '-s', 'rr']);
+    // One on kube-ipvs0 itself, but inside --ipvs-exclude-cidrs: someone else's as well, address and server alike.
+    await runChecked(node.topology.node.run, 'ip', ['addr', 'add', '198.18.201.1/32', 'dev', 'kube-ipvs0']);
+    await ipvsadm(['-A', '-t', '198.18.201.1:9999', '-s', 'rr']);
     const failedBefore = await failures();
     const mark = node.logMark;
     await writeFile(join(dir, 'web.yaml'), (await readFile(join(dir, 'web.yaml'), 'utf8')).replace(/\n  - \{ addresses: \[198\.18\.1\.13\].*\n/, '\n'));
@@ -102,6 +105,8 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     // The diff applied on the first try (no failed sync rebuilt the table) and the foreign server survived it.
     expect(await failures()).toBe(failedBefore);
     expect((await ipvsadm(['-Ln'])).stdout).toMatch(/TCP\s+198\.18\.200\.1:9999 rr/);
+    expect((await ipvsadm(['-Ln'])).stdout).toMatch(/TCP\s+198\.18\.201\.1:9999 rr/);
+    expect((await runChecked(node.topology.node.run, 'ip', ['-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout).toContain('198.18.201.1/32');
   });
 
   it('stops serving the VIP of a deleted Service', async () => {

@@ -11,6 +11,7 @@ export interface IpvsModeOptions extends ModeOptions {
   readonly iptablesVariant: IptablesVariant | 'auto';
   readonly strictARP: boolean;
   readonly timeouts: IpvsTimeouts;
+  readonly excludeCIDRs: readonly string[];
 }
 
 /** The IPVS mode: VIPs on kube-ipvs0, a virtual server per VIP:port, ipsets and a fixed set of iptables rules. */
@@ -19,7 +20,7 @@ export class IpvsMode implements ProxyBackend {
   private readonly executors: Map<IPFamily, IpvsExecutor>;
 
   constructor(private readonly options: IpvsModeOptions) {
-    this.executors = new Map(options.families.map((family) => [family, new IpvsExecutor({ runner: options.runner, family, iptablesVariant: options.iptablesVariant, strictARP: options.strictARP })]));
+    this.executors = new Map(options.families.map((family) => [family, new IpvsExecutor({ runner: options.runner, family, iptablesVariant: options.iptablesVariant, strictARP: options.strictARP, excludeCIDRs: options.excludeCIDRs })]));
   }
 
   async preflight(): Promise<void> {

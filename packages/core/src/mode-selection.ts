@@ -38,6 +38,7 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         iptablesVariant: config.iptablesVariant,
         strictARP: config.ipvsStrictARP,
         timeouts: config.ipvsTimeouts,
+        excludeCIDRs: config.ipvsExcludeCIDRs,
         planner: { scheduler: config.ipvsScheduler, localTraffic: config.localTraffic, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, nodeName: config.hostname, zone: '' },
       });
   }

@@ -3,7 +3,7 @@ export { DUMMY_INTERFACE, hostPort, SCHEDULERS, virtualServerId } from './ipvs-p
 export type { IpvsPlannerOptions } from './ipvs-planner.js';
 export { defaultIpvsPlannerOptions, IPSET_NAMES, planIpvs } from './ipvs-planner.js';
 export { ipvsChanges, parseIpvsadmSave, realServerLine, virtualServerLine } from './ipvsadm-text.js';
-export { addressChanges } from './address-changes.js';
+export { addressChanges, managedAddresses } from './address-changes.js';
 export type { IpvsApplyResult, IpvsExecutorOptions } from './ipvs-executor.js';
 export { IpvsExecutor, IpvsRestoreError, IpvsUnavailableError } from './ipvs-executor.js';
 

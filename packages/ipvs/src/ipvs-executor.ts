@@ -1,7 +1,7 @@
 import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
 import { IptablesExecutor, ipsetChanges, parseIpsetSave, type IptablesVariant } from '@hybrid-proxy/iptables';
 import type { IPFamily } from '@hybrid-proxy/model';
-import { addressChanges } from './address-changes.js';
+import { addressChanges, managedAddresses } from './address-changes.js';
 import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
 import { DUMMY_INTERFACE, type IpvsPlan } from './ipvs-plan.js';
 
@@ -11,6 +11,8 @@ export interface IpvsExecutorOptions {
   readonly iptablesVariant?: IptablesVariant | 'auto';
   /** kube-proxy's --ipvs-strict-arp: do not answer ARP for the VIPs on kube-ipvs0 from other interfaces. */
   readonly strictARP?: boolean;
+  /** kube-proxy's --ipvs-exclude-cidrs: virtual servers and kube-ipvs0 addresses in these ranges are never cleaned up. */
+  readonly excludeCIDRs?: readonly string[];
 }
 
 export interface IpvsApplyResult {
@@ -91,7 +93,7 @@ export class IpvsExecutor {
     const ipsetLines = ipsetChanges(parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout), plan.ipsets);
     if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
     const rules = await this.iptables.apply(plan.iptables, options);
-    const bound = await this.boundAddresses();
+    const bound = managedAddresses(await this.boundAddresses(), plan.addresses, this.options.excludeCIDRs ?? []);
     const addressLines = addressChanges(bound, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
     const owned = new Set([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressChanges, defaultIpvsPlannerOptions, ipvsChanges, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
+import { addressChanges, defaultIpvsPlannerOptions, managedAddresses, ipvsChanges, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
 import { buildSnapshot } from '@hybrid-proxy/model';
 
 const snapshot = buildSnapshot(
@@ -72,6 +72,12 @@ describe('diffs against the kernel state', () => {
       '-a -t 198.19.0.10:80 -r 198.18.1.3:8080 -m -w 1',
     ]);
     expect(ipvsChanges([vs([['198.18.1.1', 1]])], [vs([['198.18.1.1', 1]])])).toEqual([]);
+  });
+
+  it('leaves addresses inside --ipvs-exclude-cidrs to their owner unless the plan binds them', () => {
+    const bound = ['198.19.0.10', '198.18.201.1', '198.18.201.2', 'fd00:19::9'];
+    expect(managedAddresses(bound, ['198.19.0.10/32', '198.18.201.2/32'], ['198.18.201.0/24', 'fd00:19::/64'])).toEqual(['198.19.0.10', '198.18.201.2']);
+    expect(managedAddresses(bound, [], [])).toEqual(bound);
   });
 
   it('binds and unbinds kube-ipvs0 addresses', () => {

@@ -148,7 +148,7 @@ describe('without bpftool', () => {
   beforeAll(async () => {
     // A PATH with every tool the proxy uses except bpftool.
     bin = await mkdtemp(join(tmpdir(), 'hp-no-bpftool-'));
-    for (const tool of ['ip', 'tc', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'iptables-legacy-save', 'iptables', 'ipset', 'conntrack', 'mount']) {
+    for (const tool of ['ip', 'tc', 'iptables-nft', 'iptables-nft-save', 'iptables-nft-restore', 'iptables-legacy-save', 'iptables', 'ipset', 'conntrack', 'sysctl', 'mount']) {
       const found = (await createRunner().run('sh', ['-c', `command -v ${tool}`])).stdout.trim();
       if (found) await symlink(found, join(bin, tool));
     }

@@ -1,4 +1,4 @@
-import type { CommandRunner } from '@hybrid-proxy/exec';
+import { ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import type { Logger } from './logger.js';
 import type { ConntrackSettings } from './proxy-config.js';
 
@@ -37,7 +37,14 @@ export function conntrackSysctls(settings: ConntrackSettings, cpus: number): Sys
  */
 export async function applySysctls(runner: CommandRunner, changes: readonly SysctlChange[], logger: Logger): Promise<void> {
   for (const change of changes) {
-    const read = await runner.run('sysctl', ['-n', change.key]);
+    const read = await runner.run('sysctl', ['-n', change.key]).catch((err: unknown) => {
+      if (err instanceof ToolMissingError) return undefined;
+      throw err;
+    });
+    if (!read) {
+      logger.warn('sysctl is not installed (Debian: procps); the conntrack settings keep the kernel\'s values', { settings: changes.map((c) => `${c.key}=${c.value}`) });
+      return;
+    }
     const current = Number(read.stdout.trim());
     if (read.exitCode === 0 && (current === change.value || (change.raiseOnly && current >= change.value))) continue;
     const written = await runner.run('sysctl', ['-qw', `${change.key}=${change.value}`]);

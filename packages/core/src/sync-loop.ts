@@ -178,7 +178,7 @@ export class SyncLoop {
       const labels = { ip_family: ipFamilyLabel(family.family) };
       const seconds = family.durationMs / 1000;
       metrics.syncDuration.observe(labels, seconds);
-      (outcome.kind === 'full' ? metrics.fullSyncDuration : metrics.partialSyncDuration).observe(labels, seconds);
+      (family.kind === 'full' ? metrics.fullSyncDuration : metrics.partialSyncDuration).observe(labels, seconds);
       metrics.lastSyncTimestamp.set(labels, this.now() / 1000);
       for (const [table, count] of Object.entries(family.rulesPerTable)) metrics.iptablesRules.set({ ...labels, table }, count);
     }

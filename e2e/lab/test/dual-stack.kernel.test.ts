@@ -10,12 +10,16 @@ const WEB6: TrafficTarget = { key: 'test/web:http', protocol: 'TCP', ip: 'fd00:1
 const POD_CIDR_V6 = 'fd00:18:1::/64';
 
 /** Both families at once, with kube-proxy's `--cluster-cidr v4,v6`: each family gets its own CIDR, never the other's. */
-describe('dual-stack in iptables mode, --cluster-cidr v4,v6', () => {
+/** iptables here; the VM lane, whose kernel has IPVS, runs it in ipvs mode as well. */
+const MODES = (process.env['HP_DUAL_STACK_MODES'] ?? 'iptables').split(',') as ('iptables' | 'ipvs')[];
+
+describe.each(MODES)('dual-stack in %s mode, --cluster-cidr v4,v6', (mode) => {
   let node: LabNode;
   beforeAll(async () => {
     node = await LabNode.start({
       manifests: FIXTURES,
       counters: 'off',
+      mode,
       // Later flags win: these replace the lab's IPv4-only defaults.
       proxyArgs: ['--ip-families', '4,6', '--cluster-cidr', `${LAB_ADDRESSES.podCIDRv4},${POD_CIDR_V6}`, '--service-cidr', `${LAB_ADDRESSES.serviceCIDRv4},${LAB_ADDRESSES.serviceCIDRv6}`],
     });

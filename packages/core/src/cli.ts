@@ -73,7 +73,7 @@ async function main(argv: readonly string[]): Promise<number> {
       logIgnoredFields(config, logger);
       const snapshot = await readOnce(createSource(config, logger, { watch: false }));
       for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
-      new UnprogrammedFieldReporter(logger, createProxyMetrics()).report(snapshot);
+      if (config.mode === 'ipvs') new UnprogrammedFieldReporter(logger, createProxyMetrics()).report(snapshot);
       process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));
       return 0;
     }

@@ -1,6 +1,6 @@
 import { ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import type { Logger } from './logger.js';
-import type { ConntrackSettings } from './proxy-config.js';
+import type { ConntrackSettings, ProxyConfig } from './proxy-config.js';
 
 export interface SysctlChange {
   readonly key: string;
@@ -32,6 +32,16 @@ export function conntrackSysctls(settings: ConntrackSettings, cpus: number): Sys
 }
 
 /**
+ * route_localnet, which IPv4 node ports on 127.0.0.1 need (kube-proxy's --iptables-localhost-nodeports): in the
+ * iptables mode, when node ports answer on loopback. KUBE-LOCALNET-FIREWALL guards what it opens.
+ */
+export function localhostNodePortSysctls(config: Pick<ProxyConfig, 'mode' | 'families' | 'localhostNodePorts' | 'nodePortAddresses'>): SysctlChange[] {
+  const onLoopback = config.nodePortAddresses.length === 0 || config.nodePortAddresses.some((a) => a === 'all' || a === 'localhost' || a.startsWith('127.'));
+  if (config.mode !== 'iptables' || !config.families.includes(4) || !config.localhostNodePorts || !onLoopback) return [];
+  return [{ key: 'net.ipv4.conf.all.route_localnet', value: 1, raiseOnly: false }];
+}
+
+/**
  * Applies what differs from the kernel. A value the kernel will not take (nf_conntrack_max is read-only outside
  * the host's network namespace) is logged, and the proxy goes on: the rules do not depend on it.
  */
@@ -50,7 +60,7 @@ export async function applySysctls(runner: CommandRunner, changes: readonly Sysc
     const written = await runner.run('sysctl', ['-qw', `${change.key}=${change.value}`]);
     // sysctl exits 0 even when the kernel refused the value: read it back.
     const after = await runner.run('sysctl', ['-n', change.key]);
-    if (written.exitCode === 0 && Number(after.stdout.trim()) === change.value) logger.info('set a conntrack sysctl', { key: change.key, from: read.exitCode === 0 ? current : undefined, to: change.value });
-    else logger.warn('cannot set a conntrack sysctl; the kernel keeps its value', { key: change.key, current: read.exitCode === 0 ? current : undefined, wanted: change.value, stderr: written.stderr.trim() });
+    if (written.exitCode === 0 && Number(after.stdout.trim()) === change.value) logger.info('set a sysctl', { key: change.key, from: read.exitCode === 0 ? current : undefined, to: change.value });
+    else logger.warn('cannot set a sysctl; the kernel keeps its value', { key: change.key, current: read.exitCode === 0 ? current : undefined, wanted: change.value, stderr: written.stderr.trim() });
   }
 }

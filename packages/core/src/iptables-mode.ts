@@ -3,10 +3,14 @@ import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
 import { syncEachFamily } from './family-sync.js';
 import { ipFamilyLabel } from './metrics.js';
+import { localAddresses, needsLocalAddresses, primaryAddresses, resolveNodePortAddresses } from './node-port-addresses.js';
 
 export interface IptablesModeOptions extends ModeOptions {
-  readonly planner: Omit<PlannerOptions, 'family'>;
+  readonly planner: Omit<PlannerOptions, 'family' | 'nodePortAddresses'>;
   readonly variant: IptablesVariant | 'auto';
+  /** --nodeport-addresses as given (CIDRs and the words primary, localhost, all), resolved at every sync. */
+  readonly nodePortAddresses: readonly string[];
+  readonly bindAddress?: string;
 }
 
 /** The iptables mode: one planner + executor pair per IP family. */
@@ -41,18 +45,24 @@ export class IptablesMode implements ProxyBackend {
     }
   }
 
-  private plans(snapshot: Snapshot) {
-    return [...this.executors].map(([family, executor]) => ({ family, executor, plan: this.plan(snapshot, family) }));
+  private plans(snapshot: Snapshot, local: readonly string[]) {
+    return [...this.executors].map(([family, executor]) => ({ family, executor, plan: this.plan(snapshot, family, local) }));
   }
 
-  private plan(snapshot: Snapshot, family: IPFamily) {
+  private plan(snapshot: Snapshot, family: IPFamily, local: readonly string[]) {
     let memo = this.memos.get(family);
     if (!memo) this.memos.set(family, (memo = createPlanMemo()));
-    return planIptables(snapshot, { ...this.options.planner, family }, memo);
+    const nodePortAddresses = resolveNodePortAddresses(this.options.nodePortAddresses, family, local, primaryAddresses(snapshot, this.options.bindAddress));
+    return planIptables(snapshot, { ...this.options.planner, family, nodePortAddresses }, memo);
   }
 
-  sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
-    const steps = this.plans(snapshot).map(({ family, executor, plan }) => ({ family, apply: () => executor.apply(plan, options) }));
+  /** The node's addresses, read at each sync only when --nodeport-addresses names CIDRs (they may change). */
+  private async localAddresses(): Promise<readonly string[]> {
+    return needsLocalAddresses(this.options.nodePortAddresses) ? localAddresses(this.options.runner) : [];
+  }
+
+  async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
+    const steps = this.plans(snapshot, await this.localAddresses()).map(({ family, executor, plan }) => ({ family, apply: () => executor.apply(plan, options) }));
     return syncEachFamily(steps, (family, err) => {
       if (err instanceof RestoreError) {
         this.options.metrics?.restoreFailures.inc({ ip_family: ipFamilyLabel(family) });
@@ -69,8 +79,8 @@ export class IptablesMode implements ProxyBackend {
     return lost;
   }
 
-  describe(snapshot: Snapshot): string {
-    return this.plans(snapshot)
+  describe(snapshot: Snapshot, local: readonly string[] = []): string {
+    return this.plans(snapshot, local)
       .map(({ family, plan }) => `# IPv${family}\n${renderPlan(plan)}`)
       .join('\n');
   }

@@ -16,6 +16,8 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         metrics,
         families: config.families,
         variant: config.iptablesVariant,
+        nodePortAddresses: config.nodePortAddresses,
+        bindAddress: config.bindAddress,
         planner: {
           localTraffic: config.localTraffic,
           masqueradeAll: config.masqueradeAll,
@@ -27,6 +29,8 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
           endpointChains: config.endpointChains,
           nodeName: config.hostname,
           zone: '',
+          localhostNodePorts: config.localhostNodePorts,
+          nodeIP: '',
         },
       });
     case 'ipvs':

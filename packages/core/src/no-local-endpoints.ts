@@ -1,5 +1,4 @@
-import { selectLocalEndpoints, type NodeIdentity } from '@hybrid-proxy/iptables';
-import type { IPFamily, ServicePort, Snapshot } from '@hybrid-proxy/model';
+import { categorizeEndpoints, isExternallyAccessible, type IPFamily, type NodeIdentity, type Snapshot } from '@hybrid-proxy/model';
 
 export interface NoLocalEndpoints {
   readonly family: IPFamily;
@@ -9,8 +8,6 @@ export interface NoLocalEndpoints {
   readonly external: number;
 }
 
-const reachableFromOutside = (service: ServicePort) => service.nodePort > 0 || service.externalIPs.length > 0 || service.loadBalancerIPs.length > 0;
-
 /** kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total, recounted from each synced snapshot. */
 export function countNoLocalEndpoints(snapshot: Snapshot, families: readonly IPFamily[], node: NodeIdentity): NoLocalEndpoints[] {
   return families.map((family) => {
@@ -18,10 +15,10 @@ export function countNoLocalEndpoints(snapshot: Snapshot, families: readonly IPF
     let external = 0;
     for (const entry of snapshot.entries.values()) {
       const { internalTrafficPolicy, externalTrafficPolicy } = entry.service;
-      const localExternal = externalTrafficPolicy === 'Local' && reachableFromOutside(entry.service);
+      const localExternal = externalTrafficPolicy === 'Local' && isExternallyAccessible(entry.service);
       if (internalTrafficPolicy !== 'Local' && !localExternal) continue;
-      const local = selectLocalEndpoints(entry, family, node);
-      if (!local.anyEndpoints || local.endpoints.length > 0) continue;
+      const categories = categorizeEndpoints(entry, family, node);
+      if (!categories.any || categories.local.length > 0) continue;
       if (internalTrafficPolicy === 'Local') internal++;
       if (localExternal) external++;
     }

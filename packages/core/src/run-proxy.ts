@@ -4,7 +4,7 @@ import { createRunner, type CommandRunner } from '@hybrid-proxy/exec';
 import { XdpCounters } from '@hybrid-proxy/xdp';
 import { TrafficMetrics } from './traffic-metrics.js';
 import { ConntrackCleaner } from './conntrack-cleaner.js';
-import { applySysctls, conntrackSysctls } from './conntrack-sysctls.js';
+import { applySysctls, conntrackSysctls, localhostNodePortSysctls } from './conntrack-sysctls.js';
 import type { Snapshot } from '@hybrid-proxy/model';
 import { startHealthServer, startMetricsServer } from './health-server.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
@@ -40,7 +40,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   const runner = createRunner();
   const backend = createBackend(config, runner, logger, metrics);
   await backend.preflight();
-  await applySysctls(runner, conntrackSysctls(config.conntrack, availableParallelism()), logger);
+  await applySysctls(runner, [...conntrackSysctls(config.conntrack, availableParallelism()), ...localhostNodePortSysctls(config)], logger);
   const conntrack = new ConntrackCleaner(runner, logger, config.families);
   const changes = new ChangeTracker(metrics);
   const counters = await startCounters(config, runner, logger);
@@ -81,12 +81,13 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     await startMetricsServer(config.metrics, metrics.registry),
   ];
   const reporter = new InvalidObjectReporter(logger, metrics);
-  const unprogrammed = new UnprogrammedFieldReporter(logger, metrics);
+  // The iptables mode programs external traffic; the IPVS mode does not yet, and says so.
+  const unprogrammed = config.mode === 'ipvs' ? new UnprogrammedFieldReporter(logger, metrics) : undefined;
   loop.start();
   traffic?.start();
   await source.start((snapshot: Snapshot, meta) => {
     reporter.report(snapshot);
-    unprogrammed.report(snapshot);
+    unprogrammed?.report(snapshot);
     changes.onReceived(snapshot);
     loop.update(snapshot, meta);
   });

@@ -2,7 +2,7 @@ import { OverlayMap, type ServicePort, type ServicePortKey, type ServiceEntry, t
 import type { Logger } from './logger.js';
 import type { ProxyMetrics } from './metrics.js';
 
-/** Service fields for external traffic that hybrid-proxy does not program yet. */
+/** Service fields for external traffic that the IPVS mode does not program yet. */
 export type UnprogrammedField = 'nodePort' | 'externalIPs' | 'loadBalancerIngress' | 'loadBalancerSourceRanges';
 
 /** What of this Service port's external traffic the rules leave out. Pure. */
@@ -41,7 +41,7 @@ export class UnprogrammedFieldReporter {
         if (this.reported.has(id)) continue;
         this.reported.add(id);
         this.metrics.unprogrammedFields.inc({ field });
-        this.logger.warn('Service field not programmed: hybrid-proxy does not handle external traffic yet', { service: `${service.namespace}/${service.name}`, field, value: valueOf(service, field) });
+        this.logger.warn('Service field not programmed: the IPVS mode does not handle external traffic yet (the iptables mode does)', { service: `${service.namespace}/${service.name}`, field, value: valueOf(service, field) });
       }
     }
   }

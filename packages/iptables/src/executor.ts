@@ -2,7 +2,7 @@ import { CommandError, runChecked, StandbyCommand, ToolMissingError, type Comman
 import type { IPFamily } from '@hybrid-proxy/model';
 import { canonicalRule } from './saved-rule.js';
 import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChanges, type AppliedState } from './chain-diff.js';
-import { isPerServiceChain, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
+import { isPerServiceChain, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_LOCALNET_FIREWALL, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_PROXY_FIREWALL, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
 import { createSetLine, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type MemberChanges, type SavedIpsets } from './ipset-text.js';
@@ -69,7 +69,7 @@ const CANARY_CHAINS: Readonly<Record<Table, readonly string[]>> = { nat: [KUBE_P
 /** Chains either mode (iptables or IPVS) creates, which cleanup removes. */
 const FIXED_CHAINS: Readonly<Record<Table, readonly string[]>> = {
   nat: [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ],
-  filter: [KUBE_SERVICES, KUBE_FORWARD, 'KUBE-IPVS-FILTER'],
+  filter: [KUBE_SERVICES, KUBE_FORWARD, 'KUBE-IPVS-FILTER', KUBE_EXTERNAL_SERVICES, KUBE_PROXY_FIREWALL, KUBE_NODEPORTS, KUBE_LOCALNET_FIREWALL],
 };
 
 /** The only part of the iptables backend that touches the kernel. */
@@ -334,7 +334,7 @@ export class IptablesExecutor {
    * Removes every jump, chain and set hybrid-proxy creates, and nothing else. `jumps`: the mode's (default: the
    * iptables mode's); `sets`: destroyed once no rule refers to them (default: the dispatch gate and the hairpin set).
    */
-  async cleanup(jumps: readonly BuiltinJump[] = builtinJumps(), sets: readonly string[] = [gateSetName(this.options.family), hairpinSetName(this.options.family)]): Promise<void> {
+  async cleanup(jumps: readonly BuiltinJump[] = builtinJumps(true), sets: readonly string[] = [gateSetName(this.options.family), hairpinSetName(this.options.family)]): Promise<void> {
     await this.close();
     const tools = await this.resolveTools();
     for (const jump of jumps) {

@@ -1,6 +1,6 @@
-import { KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES } from './chain-names.js';
+import { KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_LOCALNET_FIREWALL, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_PROXY_FIREWALL, KUBE_SERVICES } from './chain-names.js';
 import type { PlannerOptions } from './planner-options.js';
-import { masqueradeMark } from './planner-options.js';
+import { localhostNodePortsActive, masqueradeMark } from './planner-options.js';
 import { ruleText, type BuiltinJump, type Rule } from './rule-plan.js';
 
 const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
@@ -30,13 +30,32 @@ export function masqueradeChains(options: PlannerOptions, hairpinSet?: string): 
 }
 
 /**
- * The last rule of nat KUBE-SERVICES: local destinations go on to the node ports, once KUBE-NODEPORTS holds a rule.
+ * The last rules of nat KUBE-SERVICES: local destinations go on to the node ports, once KUBE-NODEPORTS holds a rule.
  * A jump into an empty chain changes no packet's fate, but its addrtype test is a route lookup that every new
- * connection through the node would pay (about 0.5-1% of a connect, BENCHMARKS.md).
+ * connection through the node would pay (about 0.5-1% of a connect, BENCHMARKS.md). With --nodeport-addresses,
+ * one rule per address instead; loopback answers only on IPv4 with localhost node ports, as in kube-proxy.
  */
-export function nodePortsDispatch(nodePorts: readonly Rule[]): Rule[] {
-  if (nodePorts.length === 0) return [];
-  return [ruleText([...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'), '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', KUBE_NODEPORTS])];
+export function nodePortsDispatch(options: Pick<PlannerOptions, 'family' | 'localhostNodePorts' | 'nodePortAddresses'>, nodePorts: boolean): Rule[] {
+  if (!nodePorts) return [];
+  const note = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  const v6 = options.family === 6;
+  if (options.nodePortAddresses === 'all') {
+    const loopback = v6 ? ['!', '-d', '::1/128'] : options.localhostNodePorts ? [] : ['!', '-d', '127.0.0.0/8'];
+    return [ruleText([...loopback, ...note, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', KUBE_NODEPORTS])];
+  }
+  return options.nodePortAddresses
+    .filter((ip) => ip.includes(':') === v6 && !(isLoopback(ip) && !localhostNodePortsActive(options)))
+    .map((ip) => ruleText(['-d', `${ip}${v6 ? '/128' : '/32'}`, ...note, '-j', KUBE_NODEPORTS]));
+}
+
+const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.');
+
+/**
+ * kube-proxy's martian guard for route_localnet: with it on, a packet from outside addressed to 127.0.0.1 would
+ * be routed; only connections we DNATed (localhost node ports) or that are already established may use it.
+ */
+export function localnetFirewall(): Rule[] {
+  return [ruleText(['!', '-s', '127.0.0.0/8', '-d', '127.0.0.0/8', ...comment('block incoming localnet connections'), '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP'])];
 }
 
 /** Forwarding of service traffic that a host firewall with a DROP policy would otherwise lose. */
@@ -48,18 +67,33 @@ export function forwardChain(options: PlannerOptions): Rule[] {
   ].map(ruleText);
 }
 
-/** Jumps from the built-in chains into ours, as kube-proxy installs them. */
-export function builtinJumps(): BuiltinJump[] {
+/** Jumps from the built-in chains into ours, as kube-proxy installs them. `localnet`: the route_localnet guard too. */
+export function builtinJumps(localnet = false): BuiltinJump[] {
   const portals = comment('kubernetes service portals');
-  const newConnPortals = ['-m', 'conntrack', '--ctstate', 'NEW', ...portals];
+  const newConn = ['-m', 'conntrack', '--ctstate', 'NEW'];
+  const firewall = { table: 'filter', target: KUBE_PROXY_FIREWALL, match: [...newConn, ...comment('kubernetes load balancer firewall')] } as const;
+  const external = { table: 'filter', target: KUBE_EXTERNAL_SERVICES, match: [...newConn, ...comment('kubernetes externally-visible service portals')] } as const;
+  const services = { table: 'filter', target: KUBE_SERVICES, match: [...newConn, ...portals] } as const;
   return [
     { table: 'nat', chain: 'PREROUTING', target: KUBE_SERVICES, match: portals },
     { table: 'nat', chain: 'OUTPUT', target: KUBE_SERVICES, match: portals },
     { table: 'nat', chain: 'POSTROUTING', target: KUBE_POSTROUTING, match: comment('kubernetes postrouting rules') },
-    { table: 'filter', chain: 'INPUT', target: KUBE_SERVICES, match: newConnPortals },
-    { table: 'filter', chain: 'FORWARD', target: KUBE_SERVICES, match: newConnPortals },
-    { table: 'filter', chain: 'OUTPUT', target: KUBE_SERVICES, match: newConnPortals },
+    { ...firewall, chain: 'INPUT' },
+    { table: 'filter', chain: 'INPUT', target: KUBE_NODEPORTS, match: comment('kubernetes health check service ports') },
+    { ...external, chain: 'INPUT' },
+    { ...services, chain: 'INPUT' },
+    { ...firewall, chain: 'FORWARD' },
+    { ...services, chain: 'FORWARD' },
+    { ...external, chain: 'FORWARD' },
+    { ...firewall, chain: 'OUTPUT' },
+    { ...services, chain: 'OUTPUT' },
     { table: 'filter', chain: 'FORWARD', target: KUBE_FORWARD, match: comment('kubernetes forwarding rules') },
+    ...(localnet
+      ? ([
+          { table: 'filter', chain: 'INPUT', target: KUBE_LOCALNET_FIREWALL, match: [] },
+          { table: 'filter', chain: 'OUTPUT', target: KUBE_LOCALNET_FIREWALL, match: [] },
+        ] as const)
+      : []),
   ];
 }
 

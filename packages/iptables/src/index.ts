@@ -2,8 +2,6 @@ export type { BuiltinJump, IptablesPlan, Rule, Table, TablePlan } from './rule-p
 export { countRules, ruleText, TABLES } from './rule-plan.js';
 export type { Dispatch, EndpointChains, PlannerOptions } from './planner-options.js';
 export { defaultPlannerOptions, DISPATCH_MODES, ENDPOINT_CHAIN_MODES, masqueradeMark } from './planner-options.js';
-export type { EndpointSelection, NodeIdentity } from './endpoint-selection.js';
-export { selectClusterEndpoints, selectLocalEndpoints } from './endpoint-selection.js';
 export { ifNotLocal, notLocalArgs, resolveLocalTraffic } from './local-traffic-rules.js';
 export { createPlanMemo, IptablesPlanMemo, planIptables, renderPlan } from './planner.js';
 export { PlanMemo, sameEntry } from './plan-memo.js';

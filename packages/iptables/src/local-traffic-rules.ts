@@ -13,6 +13,11 @@ export function notLocalArgs(match: NonNullable<LocalTrafficMatch>): readonly st
   return 'sourceCIDR' in match ? ['!', '-s', match.sourceCIDR] : ['!', '-i', match.inInterface];
 }
 
+/** The arguments that match local traffic (kube-proxy's IfLocal). */
+export function localArgs(match: NonNullable<LocalTrafficMatch>): readonly string[] {
+  return 'sourceCIDR' in match ? ['-s', match.sourceCIDR] : ['-i', match.inInterface];
+}
+
 /**
  * `rule`, which starts with `-d ADDRESS`, for traffic that is not local. The match goes where iptables-save prints
  * it (`-s` before `-d`, `-i` after it), so that a read-back compares as text.

@@ -67,6 +67,7 @@ function sameServicePort(a: ServicePort, b: ServicePort): boolean {
       a.protocol === b.protocol &&
       a.port === b.port &&
       a.nodePort === b.nodePort &&
+      a.healthCheckNodePort === b.healthCheckNodePort &&
       a.targetPort === b.targetPort &&
       a.externalTrafficPolicy === b.externalTrafficPolicy &&
       a.internalTrafficPolicy === b.internalTrafficPolicy &&

@@ -1,5 +1,4 @@
-import { NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector } from '@hybrid-proxy/model';
-import type { NodeIdentity } from './endpoint-selection.js';
+import { NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector, type NodeIdentity } from '@hybrid-proxy/model';
 
 export interface PlannerOptions extends NodeIdentity {
   readonly family: IPFamily;
@@ -32,6 +31,18 @@ export interface PlannerOptions extends NodeIdentity {
    * ClientIP affinity keeps its KUBE-SEP chains either way.
    */
   readonly endpointChains: EndpointChains;
+  /**
+   * Where node ports answer (kube-proxy's --nodeport-addresses), resolved to this family's addresses: `all` for
+   * every local address (kube-proxy's default), else these addresses only.
+   */
+  readonly nodePortAddresses: 'all' | readonly string[];
+  /** IPv4 node ports answer on 127.0.0.1 too (kube-proxy's --iptables-localhost-nodeports; needs route_localnet). */
+  readonly localhostNodePorts: boolean;
+  /**
+   * This node's primary address of the family, or empty. A load-balancer firewall whose source ranges hold it lets
+   * the node reach the LB IP (the packet loops back with the LB IP as its source). Default: the Node's first address.
+   */
+  readonly nodeIP: string;
 }
 
 export type EndpointChains = 'inline' | 'per-endpoint';
@@ -52,7 +63,16 @@ export const defaultPlannerOptions: PlannerOptions = {
   endpointChains: 'inline',
   nodeName: '',
   zone: '',
+  nodePortAddresses: 'all',
+  localhostNodePorts: true,
+  nodeIP: '',
 };
+
+/** route_localnet is wanted: IPv4 node ports answer on a loopback address. */
+export function localhostNodePortsActive(options: Pick<PlannerOptions, 'family' | 'localhostNodePorts' | 'nodePortAddresses'>): boolean {
+  if (options.family !== 4 || !options.localhostNodePorts) return false;
+  return options.nodePortAddresses === 'all' || options.nodePortAddresses.some((ip) => ip.startsWith('127.'));
+}
 
 export function masqueradeMark(options: Pick<PlannerOptions, 'masqueradeBit'>): string {
   const mark = `0x${(1 << options.masqueradeBit).toString(16)}`;

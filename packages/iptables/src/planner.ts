@@ -1,14 +1,15 @@
 import { OverlayMap, type ServiceEntry, type ServicePortKey, type Snapshot } from '@hybrid-proxy/model';
-import { KUBE_FORWARD, KUBE_NODEPORTS, KUBE_SERVICES } from './chain-names.js';
-import { gateIpset, gateRules, hairpinSetName, lastByte, leafChainName, treeChains } from './dispatch-tree.js';
-import { builtinJumps, forwardChain, masqueradeChains, nodePortsDispatch, unallocatedServiceIPRules } from './fixed-chains.js';
+import { KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_LOCALNET_FIREWALL, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES } from './chain-names.js';
+import { gateIpset, gateRules, hairpinSetName, leafChainName, treeChains } from './dispatch-tree.js';
+import { builtinJumps, forwardChain, localnetFirewall, masqueradeChains, nodePortsDispatch, unallocatedServiceIPRules } from './fixed-chains.js';
 import { resolveLocalTraffic } from './local-traffic-rules.js';
+import { nodePortLeaf, nodePortLeafChain, nodePortTree } from './nodeport-tree.js';
 import { PlanMemo } from './plan-memo.js';
-import type { PlannerOptions } from './planner-options.js';
+import { localhostNodePortsActive, type PlannerOptions } from './planner-options.js';
 import { renderRestoreInput } from './restore-text.js';
 import { groupedIpset, type IpsetPlan } from './ipset-text.js';
 import { TABLES, type IptablesPlan, type Rule } from './rule-plan.js';
-import { serviceRules, type ServiceRules } from './service-rules.js';
+import { addsFilterRules, serviceRules, type ServiceRules } from './service-rules.js';
 
 type Owners = ReadonlyMap<string, readonly string[]>;
 
@@ -16,8 +17,10 @@ type Owners = ReadonlyMap<string, readonly string[]>;
 interface PlannedState {
   readonly entries: ReadonlyMap<ServicePortKey, ServiceEntry>;
   readonly plan: IptablesPlan;
-  /** Tree dispatch: each leaf's Service ports (by last byte of the VIP), in snapshot order. */
+  /** Tree dispatch: each leaf's Service ports (by last byte of their destinations), in snapshot order. */
   readonly leaves: ReadonlyMap<number, readonly string[]>;
+  /** Tree dispatch: each node-port leaf's Service ports (see nodePortLeaf), in snapshot order. */
+  readonly nodePortLeaves: ReadonlyMap<string, readonly string[]>;
   readonly hairpin: Owners;
   readonly gate: Owners;
 }
@@ -50,54 +53,81 @@ export function planIptables(snapshot: Snapshot, planned: PlannerOptions, memo: 
 
 function planAfresh(snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo<ServiceRules>): PlannedState {
   const natServices: Rule[] = [];
-  const filterServices: Rule[] = [];
   const serviceChains: (readonly [string, readonly Rule[]])[] = [];
   const dispatched: ServiceRules[] = [];
   const leaves = new Map<number, string[]>();
+  const nodePortLeaves = new Map<string, string[]>();
+  const nodePorts: Rule[] = [];
   const hairpin = new Map<string, readonly string[]>();
   const gate = new Map<string, readonly string[]>();
+  const join = <K>(map: Map<K, string[]>, leaf: K, key: string) => {
+    const keys = map.get(leaf);
+    if (!keys) map.set(leaf, [key]);
+    else if (keys[keys.length - 1] !== key) keys.push(key);
+  };
   for (const [key, entry] of snapshot.entries) {
     const rules = ports.get(key, entry, (e) => serviceRules(e, options));
     if (rules.natDispatch.length > 0) {
       dispatched.push(rules);
       gate.set(key, rules.gate);
-      const byte = lastByte(rules.vip);
-      const leaf = leaves.get(byte);
-      if (leaf) leaf.push(key);
-      else leaves.set(byte, [key]);
+      for (const byte of rules.dispatchBytes) join(leaves, byte, key);
+    }
+    if (rules.nodePort) {
+      join(nodePortLeaves, nodePortLeaf(rules.nodePort), key);
+      for (const rule of rules.nodePorts) nodePorts.push(rule);
     }
     if (rules.hairpin.length > 0) hairpin.set(key, rules.hairpin);
-    for (const rule of rules.filterRules) filterServices.push(rule);
     for (const chain of rules.chains) serviceChains.push(chain);
   }
   ports.retain(snapshot.entries);
 
+  const tree = options.dispatch === 'tree';
   let dispatchChains: (readonly [string, readonly Rule[]])[] = [];
-  if (options.dispatch === 'tree') {
+  if (tree) {
     natServices.push(...gateRules(options.family, options.comments));
-    dispatchChains = treeChains(new Map([...leaves].map(([byte, keys]) => [byte, leafRules(keys, ports)])), options.family);
+    dispatchChains = treeChains(new Map([...leaves].map(([byte, keys]) => [byte, leafRules(byte, keys, ports)])), options.family);
   } else {
     for (const rules of dispatched) for (const rule of rules.natDispatch) natServices.push(rule);
   }
-  // NodePort Services are not planned in this mode yet: KUBE-NODEPORTS is declared, and stays empty.
-  const nodePorts: Rule[] = [];
-  natServices.push(...nodePortsDispatch(nodePorts));
-  filterServices.push(...unallocatedServiceIPRules(options));
+  natServices.push(...nodePortsDispatch(options, nodePorts.length > 0));
+  // Linear: kube-proxy's KUBE-NODEPORTS, a rule per node port. Tree: the root of the node-port tree.
+  const nodePortChains = tree ? nodePortTree(new Map([...nodePortLeaves].map(([leaf, keys]) => [leaf, nodePortLeafRules(keys, ports)]))) : [[KUBE_NODEPORTS, nodePorts] as const];
 
   const inline = options.endpointChains === 'inline';
   const nat = new Map<string, readonly Rule[]>([
     [KUBE_SERVICES, natServices],
-    [KUBE_NODEPORTS, nodePorts],
+    ...nodePortChains,
     ...masqueradeChains(options, inline ? hairpinSetName(options.family) : undefined),
     ...dispatchChains,
     ...serviceChains,
   ]);
-  const filter = new Map<string, readonly Rule[]>([
-    [KUBE_SERVICES, filterServices],
-    [KUBE_FORWARD, forwardChain(options)],
-  ]);
-  const plan = { family: options.family, tables: { filter, nat }, jumps: builtinJumps(), ipsets: planIpsets(options, hairpin, gate) };
-  return { entries: snapshot.entries, plan, leaves, hairpin, gate };
+  const filter = new Map<string, readonly Rule[]>([...filterChains(snapshot.entries.keys(), ports, options), [KUBE_FORWARD, forwardChain(options)]]);
+  const localnet = localhostNodePortsActive(options);
+  if (localnet) filter.set(KUBE_LOCALNET_FIREWALL, localnetFirewall());
+  const plan = { family: options.family, tables: { filter, nat }, jumps: builtinJumps(localnet), ipsets: planIpsets(options, hairpin, gate) };
+  return { entries: snapshot.entries, plan, leaves, nodePortLeaves, hairpin, gate };
+}
+
+/** The filter chains that Service ports add to, in kube-proxy's order, each port's rules in snapshot order. */
+function filterChains(keys: Iterable<string>, ports: PlanMemo<ServiceRules>, options: PlannerOptions): [string, Rule[]][] {
+  const services: Rule[] = [];
+  const external: Rule[] = [];
+  const firewall: Rule[] = [];
+  const healthChecks: Rule[] = [];
+  for (const key of keys) {
+    const { filter } = ports.peek(key)!;
+    for (const rule of filter.services) services.push(rule);
+    for (const rule of filter.external) external.push(rule);
+    for (const rule of filter.firewall) firewall.push(rule);
+    for (const rule of filter.healthChecks) healthChecks.push(rule);
+  }
+  services.push(...unallocatedServiceIPRules(options));
+  return [
+    [KUBE_SERVICES, services],
+    [KUBE_EXTERNAL_SERVICES, external],
+    [KUBE_PROXY_FIREWALL, firewall],
+    [KUBE_NODEPORTS, healthChecks],
+  ];
 }
 
 /** The sets the rules match on: the hairpin set of inline endpoints, and the gate of tree dispatch. */
@@ -118,10 +148,20 @@ function planIpsets(options: PlannerOptions, hairpin: Owners, gate: Owners): Ips
   return sets;
 }
 
-/** A leaf's rules: its Service ports' dispatch rules, in order. */
-function leafRules(keys: readonly string[], ports: PlanMemo<ServiceRules>): Rule[] {
+/** A dispatch leaf's rules: its Service ports' dispatch rules whose destination ends in its byte, in order. */
+function leafRules(byte: number, keys: readonly string[], ports: PlanMemo<ServiceRules>): Rule[] {
   const rules: Rule[] = [];
-  for (const key of keys) for (const rule of ports.peek(key)!.natDispatch) rules.push(rule);
+  for (const key of keys) {
+    const { natDispatch, dispatchBytes } = ports.peek(key)!;
+    for (let i = 0; i < natDispatch.length; i++) if (dispatchBytes[i] === byte) rules.push(natDispatch[i]!);
+  }
+  return rules;
+}
+
+/** A node-port leaf's rules: its Service ports' node-port rules, in order. */
+function nodePortLeafRules(keys: readonly string[], ports: PlanMemo<ServiceRules>): Rule[] {
+  const rules: Rule[] = [];
+  for (const key of keys) for (const rule of ports.peek(key)!.nodePorts) rules.push(rule);
   return rules;
 }
 
@@ -162,6 +202,8 @@ function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptio
   const natRules = (name: string) => (nat.has(name) ? nat.get(name) : last.plan.tables.nat.get(name));
   const leaves = new Map(last.leaves);
   const touched = new Set<number>();
+  const nodePortLeaves = new Map(last.nodePortLeaves);
+  const touchedNodePorts = new Set<string>();
   const hairpin = new Map<string, readonly string[] | undefined>();
   const gate = new Map<string, readonly string[] | undefined>();
   let filterChanged = false;
@@ -169,13 +211,13 @@ function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptio
     const kept = new Set(after?.chains.map(([name]) => name));
     for (const [name] of before?.chains ?? []) if (!kept.has(name)) nat.set(name, undefined);
     for (const [name, rules] of after?.chains ?? []) nat.set(name, rules);
-    const dispatchedBefore = before !== undefined && before.natDispatch.length > 0;
-    const dispatchedAfter = after !== undefined && after.natDispatch.length > 0;
-    if (dispatchedBefore) touched.add(moveLeaf(leaves, lastByte(before.vip), key, 'leave'));
-    if (dispatchedAfter) touched.add(moveLeaf(leaves, lastByte(after.vip), key, 'join'));
-    if (dispatchedBefore || dispatchedAfter) gate.set(key, dispatchedAfter ? after.gate : undefined);
+    for (const byte of new Set(before?.dispatchBytes)) touched.add(moveLeaf(leaves, byte, key, 'leave'));
+    for (const byte of new Set(after?.dispatchBytes)) touched.add(moveLeaf(leaves, byte, key, 'join'));
+    if ((before?.gate.length ?? 0) > 0 || (after?.gate.length ?? 0) > 0) gate.set(key, after && after.gate.length > 0 ? after.gate : undefined);
+    if (before?.nodePort) touchedNodePorts.add(moveLeaf(nodePortLeaves, nodePortLeaf(before.nodePort), key, 'leave'));
+    if (after?.nodePort) touchedNodePorts.add(moveLeaf(nodePortLeaves, nodePortLeaf(after.nodePort), key, 'join'));
     if ((before?.hairpin.length ?? 0) > 0 || (after?.hairpin.length ?? 0) > 0) hairpin.set(key, after && after.hairpin.length > 0 ? after.hairpin : undefined);
-    if ((before?.filterRules.length ?? 0) > 0 || (after?.filterRules.length ?? 0) > 0) filterChanged = true;
+    if ((before && addsFilterRules(before)) || (after && addsFilterRules(after))) filterChanged = true;
   }
 
   let shape = false;
@@ -183,7 +225,7 @@ function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptio
     const keys = leaves.get(byte)!;
     shape ||= keys.length === 0 || !last.leaves.has(byte);
     if (keys.length === 0) leaves.delete(byte);
-    nat.set(leafChainName(byte), keys.length === 0 ? undefined : leafRules(keys, ports));
+    nat.set(leafChainName(byte), keys.length === 0 ? undefined : leafRules(byte, keys, ports));
   }
   if (shape) {
     // A leaf appeared or emptied: the root and branches are rebuilt (at most 17 chains).
@@ -192,30 +234,46 @@ function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptio
     for (const [name] of treeChains(new Map([...last.leaves.keys()].map((byte) => [byte, []])), options.family)) if (!names.has(name)) nat.set(name, undefined);
     for (const [name, rules] of tree) nat.set(name, rules);
   }
+  let nodePortShape = false;
+  for (const leaf of touchedNodePorts) {
+    const keys = nodePortLeaves.get(leaf)!;
+    nodePortShape ||= keys.length === 0 || !last.nodePortLeaves.has(leaf);
+    if (keys.length === 0) nodePortLeaves.delete(leaf);
+    nat.set(nodePortLeafChain(leaf), keys.length === 0 ? undefined : nodePortLeafRules(keys, ports));
+  }
+  if (nodePortShape) {
+    // A node-port leaf appeared or emptied: the levels above the leaves are rebuilt (a few chains).
+    const tree = nodePortTree(new Map([...nodePortLeaves.keys()].map((leaf) => [leaf, natRules(nodePortLeafChain(leaf))!])));
+    const names = new Set(tree.map(([name]) => name));
+    for (const [name] of nodePortTree(new Map([...last.nodePortLeaves.keys()].map((leaf) => [leaf, []])))) if (!names.has(name)) nat.set(name, undefined);
+    for (const [name, rules] of tree) nat.set(name, rules);
+    // KUBE-SERVICES leads to KUBE-NODEPORTS only while it holds a rule.
+    if ((nodePortLeaves.size > 0) !== (last.nodePortLeaves.size > 0)) nat.set(KUBE_SERVICES, [...gateRules(options.family, options.comments), ...nodePortsDispatch(options, nodePortLeaves.size > 0)]);
+  }
   let filter = last.plan.tables.filter;
   if (filterChanged) {
-    const filterServices: Rule[] = [];
-    for (const key of snapshot.entries.keys()) for (const rule of ports.peek(key)!.filterRules) filterServices.push(rule);
-    filterServices.push(...unallocatedServiceIPRules(options));
-    filter = new Map(filter).set(KUBE_SERVICES, filterServices);
+    const rebuilt = new Map(filter);
+    for (const [name, rules] of filterChains(snapshot.entries.keys(), ports, options)) rebuilt.set(name, rules);
+    filter = rebuilt;
   }
   const hairpinOwners = hairpin.size > 0 ? OverlayMap.over(last.hairpin).patch(hairpin) : last.hairpin;
   const gateOwners = gate.size > 0 ? OverlayMap.over(last.gate).patch(gate) : last.gate;
   const ipsets = hairpin.size > 0 || gate.size > 0 ? planIpsets(options, hairpinOwners, gateOwners) : last.plan.ipsets;
   const plan = { ...last.plan, tables: { filter, nat: OverlayMap.over(last.plan.tables.nat).patch(nat) }, ipsets };
-  return { entries: snapshot.entries, plan, leaves, hairpin: hairpinOwners, gate: gateOwners };
+  return { entries: snapshot.entries, plan, leaves, nodePortLeaves, hairpin: hairpinOwners, gate: gateOwners };
 }
 
 /**
  * A Service port leaves or joins the leaf of `byte` (copy on write: the last plan's lists stay as they were).
  * Joining keeps the leaf in snapshot order, which the assembler sorts by key.
  */
-function moveLeaf(leaves: Map<number, readonly string[]>, byte: number, key: string, move: 'leave' | 'join'): number {
+function moveLeaf<K>(leaves: Map<K, readonly string[]>, byte: K, key: string, move: 'leave' | 'join'): K {
   const keys = [...(leaves.get(byte) ?? [])];
   if (move === 'leave') {
     const at = keys.indexOf(key);
     if (at >= 0) keys.splice(at, 1);
   } else {
+    if (keys.includes(key)) return byte;
     let at = keys.length;
     while (at > 0 && keys[at - 1]! > key) at--;
     keys.splice(at, 0, key);
@@ -231,7 +289,10 @@ function effectiveOptions(snapshot: Snapshot, planned: PlannerOptions, endpoints
   // kube-proxy's largeClusterEndpointsThreshold: comments cost memory and restore time at scale.
   const comments = planned.comments && endpoints <= planned.commentsEndpointThreshold;
   const localTraffic = resolveLocalTraffic(planned.localTraffic, snapshot.node);
-  return zone === planned.zone && comments === planned.comments && localTraffic === planned.localTraffic ? planned : { ...planned, zone, comments, localTraffic };
+  // The load-balancer firewall lets the node itself through when its address is in the source ranges.
+  const nodeIP = planned.nodeIP || (snapshot.node?.addresses.find((ip) => ip.includes(':') === (planned.family === 6)) ?? '');
+  if (zone === planned.zone && comments === planned.comments && localTraffic === planned.localTraffic && nodeIP === planned.nodeIP) return planned;
+  return { ...planned, zone, comments, localTraffic, nodeIP };
 }
 
 /** How many endpoints the entries hold: from the last count and the changed keys when the snapshots share a lineage. */

@@ -33,10 +33,18 @@ describe('IptablesExecutor against a recording runner', () => {
     expect(jumps!.input).toBe(
       [
         '*filter',
+        '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+        '-I INPUT 1 -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+        '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
         '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+        '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
         '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+        '-I INPUT 1 -j KUBE-LOCALNET-FIREWALL',
+        '-I OUTPUT 1 -j KUBE-LOCALNET-FIREWALL',
         'COMMIT',
         '*nat',
         '-I PREROUTING 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
@@ -190,16 +198,24 @@ describe('IptablesExecutor against a recording runner', () => {
       ':INPUT ACCEPT [0:0]',
       ':FORWARD ACCEPT [0:0]',
       ':OUTPUT ACCEPT [0:0]',
+      '-A INPUT -j KUBE-LOCALNET-FIREWALL',
       '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
+      '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
+      '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
       '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+      '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
       '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
+      '-A OUTPUT -j KUBE-LOCALNET-FIREWALL',
+      '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
       'COMMIT',
     ].join('\n');
     const runner = kernel(saved);
     await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
     // Only filter OUTPUT's jump is missing.
     expect(restores(runner).at(-1)!.input).toBe('*filter\n-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n');
-    const all = saved.replace(/(-A FORWARD -m comment)/, '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n$1');
+    const all = saved.replace(/(-A FORWARD -m comment --comment "kubernetes forwarding)/, '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n$1');
     const again = kernel(all);
     await new IptablesExecutor({ runner: again, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
     expect(restores(again)).toHaveLength(1);

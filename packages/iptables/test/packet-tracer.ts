@@ -12,6 +12,10 @@ export interface Packet {
   readonly port: number;
   /** The interface the packet came in on (for `-i`); undefined: one no rule names. */
   readonly inInterface?: string;
+  /** The destination is an address of the node (`-m addrtype --dst-type LOCAL`): a node port, or a local LB IP. */
+  readonly dstLocal?: boolean;
+  /** The source is an address of the node (`--src-type LOCAL`): the node itself connects. */
+  readonly srcLocal?: boolean;
 }
 
 export interface Trace {
@@ -88,7 +92,11 @@ function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, Re
       case '-d': check(inCIDR(packet.destination, tokens[++i]!)); break;
       case '-i': check(interfaceMatches(packet.inInterface, tokens[++i]!)); break;
       case '-p': check(tokens[++i] === packet.protocol); break;
-      case '--dport': check(Number(tokens[++i]) === packet.port); break;
+      case '--dport': {
+        const [first, last = first] = tokens[++i]!.split(':').map(Number) as [number, number?];
+        check(packet.port >= first && packet.port <= last!);
+        break;
+      }
       case '-m': {
         const module = tokens[++i]!;
         if (module === 'comment') i += 2;
@@ -102,9 +110,19 @@ function evaluate(tokens: string[], packet: Packet, sets: ReadonlyMap<string, Re
           if (rest.includes('--rcheck')) matches = false;
           i += rest.length;
         } else if (module === 'addrtype') {
-          i += 2; // --dst-type LOCAL: lab VIPs and Pod IPs are never local to the node
-          matches = false;
+          if (tokens[i + 1] === '!') {
+            negate = true;
+            i++;
+          }
+          const [kind, type] = [tokens[i + 1], tokens[i + 2]];
+          if ((kind !== '--dst-type' && kind !== '--src-type') || type !== 'LOCAL') throw new Error(`unsupported addrtype match in ${tokens.join(' ')}`);
+          i += 2;
+          check(kind === '--dst-type' ? packet.dstLocal === true : packet.srcLocal === true);
         } else if (module === 'conntrack') {
+          if (tokens[i + 1] === '!') {
+            negate = true;
+            i++;
+          }
           if (tokens[i + 1] !== '--ctstate') throw new Error(`unsupported conntrack match in ${tokens.join(' ')}`);
           const state = tokens[i + 2]!;
           i += 2;
@@ -167,6 +185,7 @@ export class RuleTracer {
       for (const rules of chains.values()) {
         for (const rule of rules) {
           const j = rule.findIndex((t) => t === '-j' || t === '-g');
+          if (j < 0) continue; // a rule without a target only counts
           const target = rule[j + 1]!;
           if (!builtin.has(target) && !chains.has(target)) missing.push(`${name}:${target}`);
         }
@@ -204,8 +223,8 @@ export class RuleTracer {
           const back = walk(m.target, taken, m.goto ? depth : depth + 1);
           if (m.goto) returned += back;
           else remaining += back;
-        } else if (m.target === 'MARK' || m.target === 'MASQUERADE') {
-          remaining += taken;
+        } else if (m.target === undefined || m.target === 'MARK' || m.target === 'MASQUERADE') {
+          remaining += taken; // a rule without a target only counts
         }
       }
       return remaining + returned;
@@ -214,7 +233,7 @@ export class RuleTracer {
     // The filter table runs after nat PREROUTING/OUTPUT: it sees each DNATed packet with its new destination.
     const seen: Packet[] = [...dnat.keys()].map((to) => {
       const [, ip, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(to)!;
-      return { ...packet, destination: ip!, port: Number(port) };
+      return { ...packet, destination: ip!, port: Number(port), dstLocal: false };
     });
     if (unmatched > 1e-9) seen.push(packet);
     // nat POSTROUTING sees the DNATed packet: the hairpin set (inline endpoints) marks a Pod reaching itself.
@@ -228,11 +247,14 @@ export class RuleTracer {
     });
     if (unmatched > 1e-9) postrouting(packet, false, unmatched);
     masquerade = Math.min(masquerade, 1);
+    // The filter chains a new connection passes, in the order of the jumps from INPUT and FORWARD: the first
+    // rule that matches decides (a DNATed connection is checked on its new destination).
     let filterVerdict: string | undefined;
+    const filter = this.tables.get('filter');
     for (const p of seen) {
-      for (const tokens of this.tables.get('filter')?.get('KUBE-SERVICES') ?? []) {
-        const m = evaluate(tokens, p, this.sets);
-        if (m.matches) {
+      for (const chain of ['KUBE-PROXY-FIREWALL', 'KUBE-EXTERNAL-SERVICES', 'KUBE-SERVICES']) {
+        const m = (filter?.get(chain) ?? []).map((tokens) => evaluate(tokens, p, this.sets)).find((r) => r.matches);
+        if (m) {
           filterVerdict ??= m.target;
           break;
         }

@@ -49,7 +49,14 @@ describe('planIptables patches the last plan (tree dispatch)', () => {
     // Few VIP bytes, so leaves fill, empty and appear; some Services share a leaf.
     const setService = (s: number) => {
       const byte = [1, 17, 33, 200, 201][random(5)]!;
-      const raw = { metadata: { name: `s${s}`, namespace: 'ns' }, spec: { clusterIP: vip(family, byte, s), clusterIPs: [vip(family, byte, s)], ipFamilies: [family === 4 ? 'IPv4' : 'IPv6'], ports: [{ name: 'p', port: 80 + random(2), targetPort: 8080, protocol: random(3) === 0 ? 'UDP' : 'TCP' }], ...(random(5) === 0 ? { sessionAffinity: 'ClientIP' } : {}) } };
+      // External traffic too: node ports that share, fill and empty node-port leaves, external and LB IPs, policies.
+      const external = random(2) === 0;
+      const nodePort = external ? { nodePort: [30000, 30001, 30017, 30300, 31000][random(5)] } : {};
+      const spec = external
+        ? { type: 'LoadBalancer', externalTrafficPolicy: random(2) ? 'Local' : 'Cluster', ...(random(2) ? { externalIPs: [vip(family, [1, 17, 99][random(3)]!, 250)] } : {}), ...(random(3) === 0 ? { loadBalancerSourceRanges: [family === 4 ? '198.18.60.0/24' : 'fd00:18:60::/64'] } : {}) }
+        : {};
+      const status = external && random(2) ? { loadBalancer: { ingress: [{ ip: vip(family, [33, 200][random(2)]!, 251) }] } } : undefined;
+      const raw = { metadata: { name: `s${s}`, namespace: 'ns' }, spec: { clusterIP: vip(family, byte, s), clusterIPs: [vip(family, byte, s)], ipFamilies: [family === 4 ? 'IPv4' : 'IPv6'], ports: [{ name: 'p', port: 80 + random(2), targetPort: 8080, protocol: random(3) === 0 ? 'UDP' : 'TCP', ...nodePort }], ...(random(5) === 0 ? { sessionAffinity: 'ClientIP' } : {}), ...spec }, ...(status ? { status } : {}) };
       assembler.setService(`ns/s${s}`, convertService(raw).value as ServiceDef);
     };
     const setSlice = (s: number) => {
@@ -63,6 +70,7 @@ describe('planIptables patches the last plan (tree dispatch)', () => {
     }
     planIptables(assembler.snapshot(), opts, memo);
     let patchedSome = false;
+    let nodePortLeaves = 0;
     for (let step = 0; step < 400; step++) {
       const s = random(8);
       switch (random(5)) {
@@ -82,9 +90,11 @@ describe('planIptables patches the last plan (tree dispatch)', () => {
       const before = memo.last?.plan;
       const plan = planIptables(snapshot, opts, memo);
       expect(contents(plan)).toEqual(contents(planIptables(snapshot, opts)));
+      nodePortLeaves = Math.max(nodePortLeaves, [...plan.tables.nat.keys()].filter((name) => /^KUBE-NODEPORTS-(TCP|UDP)-[0-9A-F]{3}$/.test(name)).length);
       // A patch keeps the arrays of unchanged chains (the executor compares them by identity).
       if (before && plan !== before && [...plan.tables.nat].some(([name, rules]) => name.startsWith('KUBE-SVC-') && before.tables.nat.get(name) === rules)) patchedSome = true;
     }
     expect(patchedSome).toBe(true);
+    expect(nodePortLeaves).toBeGreaterThan(1);
   });
 });

@@ -25,8 +25,35 @@ describe('golden plans', () => {
     await expect(render(name)).toMatchFileSnapshot(`./golden/${name}.v4.txt`);
   });
 
-  it('dual-stack (IPv6)', async () => {
-    await expect(render('dual-stack', 6)).toMatchFileSnapshot('./golden/dual-stack.v6.txt');
+  it.each(['dual-stack', 'node-port-dual-stack'])('%s (IPv6)', async (name) => {
+    await expect(render(name, 6)).toMatchFileSnapshot(`./golden/${name}.v6.txt`);
+  });
+
+  it.each(['node-port', 'external-local', 'source-ranges', 'external-no-endpoints'])('%s in kube-proxy\'s layout (IPv4)', async (name) => {
+    await expect(render(name, 4, KUBE_PROXY_LAYOUT)).toMatchFileSnapshot(`./golden/${name}.linear.v4.txt`);
+  });
+
+  it('--nodeport-addresses: KUBE-NODEPORTS is reached on the listed addresses only, loopback only on IPv4 with localhost node ports', () => {
+    const listed = (family: IPFamily, extra: Partial<PlannerOptions>) => render('node-port-dual-stack', family, extra).split('\n').filter((line) => line.startsWith('-A KUBE-SERVICES') && line.includes('-j KUBE-NODEPORTS'));
+    expect(listed(4, { nodePortAddresses: ['127.0.0.1', '198.18.0.1'] })).toEqual([
+      '-A KUBE-SERVICES -d 127.0.0.1/32 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS',
+      '-A KUBE-SERVICES -d 198.18.0.1/32 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS',
+    ]);
+    expect(listed(4, { nodePortAddresses: ['127.0.0.1', '198.18.0.1'], localhostNodePorts: false })).toHaveLength(1);
+    expect(listed(6, { nodePortAddresses: ['::1', 'fd00:18::1'] })).toEqual(['-A KUBE-SERVICES -d fd00:18::1/128 -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS']);
+    expect(listed(4, { localhostNodePorts: false })[0]).toContain('! -d 127.0.0.0/8 ');
+    expect(listed(6, {})[0]).toContain('! -d ::1/128 ');
+    // route_localnet's guard comes with localhost node ports only.
+    expect(render('node-port', 4)).toMatch(/^-A KUBE-LOCALNET-FIREWALL ! -s 127\.0\.0\.0\/8 -d 127\.0\.0\.0\/8 /m);
+    expect(render('node-port', 4, { localhostNodePorts: false })).not.toMatch(/KUBE-LOCALNET-FIREWALL/);
+    expect(render('node-port', 6)).not.toMatch(/KUBE-LOCALNET-FIREWALL/);
+  });
+
+  it('a node inside the source ranges reaches the LB IP, which loops back as its source', () => {
+    const fw = (nodeIP: string) => render('source-ranges', 4, { nodeIP }).split('\n').filter((line) => line.startsWith('-A KUBE-FW-'));
+    expect(fw('198.18.60.1')).toHaveLength(3);
+    expect(fw('198.18.60.1')[1]).toMatch(/^-A KUBE-FW-\S+ -s 198\.18\.70\.3\/32 /);
+    expect(fw('198.18.0.1')).toHaveLength(2);
   });
 
   it.each(['basic', 'dual-stack'])('%s in kube-proxy\'s layout: linear dispatch, per-endpoint chains (IPv4)', async (name) => {
@@ -72,7 +99,7 @@ describe('golden plans', () => {
     const plan = (family: IPFamily, snapshot = withNode) => renderPlan(planIptables(snapshot, options(family, { localTraffic: { mode: 'NodeCIDR' } })));
     expect(plan(4)).toMatch(/ ! -s 198\.18\.1\.128\/25 -d 198\.19\.0\.45\/32 /);
     expect(plan(6)).toMatch(/ ! -s fd00:18:1:80::\/72 -d fd00:19::45\/128 /);
-    expect(plan(4, base)).not.toMatch(/ ! -s /);
+    expect(plan(4, base)).not.toMatch(/KUBE-SVC-\S+ ! -s /);
   });
 
   it.each(Object.keys(SCENARIOS))('%s: no rule jumps to an undefined chain', (name) => {
@@ -86,7 +113,32 @@ describe('golden plans', () => {
 /** What the rules mean: a new connection from a client outside the Pod CIDR, traced through the planned rules. */
 describe('packet flows through the planned rules', () => {
   const client = '198.18.0.2';
-  const flows: { scenario: string; name: string; destination: string; protocol?: 'tcp' | 'udp'; port: number; backends?: string[]; verdict?: string; masquerade?: number; source?: string; family?: IPFamily; inInterface?: string; localTraffic?: PlannerOptions['localTraffic'] }[] = [
+  const node = '198.18.0.1';
+  const flows: { scenario: string; name: string; destination: string; protocol?: 'tcp' | 'udp'; port: number; backends?: string[]; verdict?: string; masquerade?: number; source?: string; family?: IPFamily; inInterface?: string; localTraffic?: PlannerOptions['localTraffic']; dstLocal?: boolean; srcLocal?: boolean }[] = [
+    { scenario: 'node-port', name: 'a node port spreads over every endpoint, masqueraded', destination: node, dstLocal: true, port: 30080, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 1 },
+    { scenario: 'node-port', name: 'a node port on 127.0.0.1 from the node itself', source: '127.0.0.1', srcLocal: true, destination: '127.0.0.1', dstLocal: true, port: 30080, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 1 },
+    { scenario: 'node-port', name: 'the node port on an address that is not the node\'s is left alone', destination: '198.18.9.9', port: 30080, backends: [] },
+    { scenario: 'node-port', name: 'the ClusterIP of a NodePort Service', destination: '198.19.0.50', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 1 },
+    { scenario: 'external-local', name: 'Local: the LB IP reaches this node\'s endpoint only, source kept', destination: '198.18.70.1', port: 80, backends: ['198.18.1.1:8080'], masquerade: 0 },
+    { scenario: 'external-local', name: 'Local: an external IP reaches this node\'s endpoint only, source kept', destination: '198.18.50.1', port: 80, backends: ['198.18.1.1:8080'], masquerade: 0 },
+    { scenario: 'external-local', name: 'Local: the node port reaches this node\'s endpoint only, source kept', destination: node, dstLocal: true, port: 30081, backends: ['198.18.1.1:8080'], masquerade: 0 },
+    { scenario: 'external-local', name: 'Local: a Pod of this node reaching the LB IP short-circuits to every endpoint', source: '198.18.1.9', destination: '198.18.70.1', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 0 },
+    { scenario: 'external-local', name: 'Local: the node itself reaching the LB IP uses every endpoint, masqueraded', source: node, srcLocal: true, destination: '198.18.70.1', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 1 },
+    { scenario: 'external-local', name: 'Local: the ClusterIP still uses every endpoint', destination: '198.19.0.51', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 1 },
+    { scenario: 'external-local', name: 'a node port of another protocol is left alone', destination: node, dstLocal: true, protocol: 'udp', port: 30081, backends: [] },
+    { scenario: 'external-local-none', name: 'Local without a local endpoint: the LB IP drops', destination: '198.18.70.2', port: 80, backends: [], verdict: 'DROP' },
+    { scenario: 'external-local-none', name: 'Local without a local endpoint: the node port drops', destination: node, dstLocal: true, port: 30082, backends: [], verdict: 'DROP' },
+    { scenario: 'external-local-none', name: 'Local without a local endpoint: the ClusterIP still reaches the other node', destination: '198.19.0.52', port: 80, backends: ['198.18.1.2:8080'] },
+    { scenario: 'source-ranges', name: 'a client inside loadBalancerSourceRanges reaches the LB IP', source: '198.18.60.7', destination: '198.18.70.3', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080'], masquerade: 1 },
+    { scenario: 'source-ranges', name: 'a client outside loadBalancerSourceRanges is dropped at the LB IP', destination: '198.18.70.3', port: 80, backends: [], verdict: 'DROP' },
+    { scenario: 'source-ranges', name: 'the ranges restrict the LB IP, not the node port (kube-proxy)', destination: node, dstLocal: true, port: 30083, backends: ['198.18.1.1:8080', '198.18.1.2:8080'] },
+    { scenario: 'external-no-endpoints', name: 'no endpoints: the node port is rejected', destination: node, dstLocal: true, port: 30084, backends: [], verdict: 'REJECT' },
+    { scenario: 'external-no-endpoints', name: 'no endpoints: the external IP is rejected', destination: '198.18.50.4', port: 80, backends: [], verdict: 'REJECT' },
+    { scenario: 'external-no-endpoints', name: 'no endpoints: the LB IP is rejected', destination: '198.18.70.4', port: 80, backends: [], verdict: 'REJECT' },
+    { scenario: 'node-port-dual-stack', family: 6, name: 'IPv6 Local: the LB IP reaches this node\'s endpoint, source kept', source: 'fd00:18::2', destination: 'fd00:18:70::5', port: 80, backends: ['[fd00:18:1::5]:8080'], masquerade: 0 },
+    { scenario: 'node-port-dual-stack', family: 6, name: 'IPv6 Local: the node port reaches this node\'s endpoint', source: 'fd00:18::2', destination: 'fd00:18::1', dstLocal: true, port: 30085, backends: ['[fd00:18:1::5]:8080'], masquerade: 0 },
+    { scenario: 'node-port-dual-stack', family: 6, name: 'IPv6: no node ports on ::1', source: '::1', srcLocal: true, destination: '::1', dstLocal: true, port: 30085, backends: [] },
+    { scenario: 'node-port-dual-stack', name: 'IPv4 Local: the node port reaches this node\'s IPv4 endpoint', destination: node, dstLocal: true, port: 30085, backends: ['198.18.1.5:8080'], masquerade: 0 },
     { scenario: 'basic', name: 'VIP spreads evenly over three endpoints', destination: '198.19.0.41', port: 80, backends: ['198.18.1.1:8080', '198.18.1.2:8080', '198.18.1.3:8080'], masquerade: 1 },
     { scenario: 'basic', name: 'an unused port on a VIP is rejected', destination: '198.19.0.41', port: 81, backends: [], verdict: 'REJECT' },
     { scenario: 'basic', name: 'an unallocated ClusterIP is rejected', destination: '198.19.7.7', port: 80, backends: [], verdict: 'REJECT' },
@@ -112,7 +164,7 @@ describe('packet flows through the planned rules', () => {
 
   it.each(LAYOUTS.flatMap((layout) => flows.map((flow) => ({ ...flow, layout, layoutName: `${layout.dispatch}/${layout.endpointChains}` }))))('$layoutName, $scenario: $name', (flow) => {
     const tracer = new RuleTracer(render(flow.scenario, flow.family ?? 4, { ...flow.layout, ...(flow.localTraffic ? { localTraffic: flow.localTraffic } : {}) }));
-    const trace = tracer.trace({ source: flow.source ?? client, destination: flow.destination, protocol: flow.protocol ?? 'tcp', port: flow.port, inInterface: flow.inInterface });
+    const trace = tracer.trace({ source: flow.source ?? client, destination: flow.destination, protocol: flow.protocol ?? 'tcp', port: flow.port, inInterface: flow.inInterface, dstLocal: flow.dstLocal, srcLocal: flow.srcLocal });
     expect([...trace.dnat.keys()].sort()).toEqual([...(flow.backends ?? [])].sort());
     for (const p of trace.dnat.values()) expect(p).toBeCloseTo(1 / flow.backends!.length, 6);
     expect(trace.filterVerdict).toBe(flow.verdict);

@@ -8,7 +8,8 @@ export function svc(name: string, ip: string | string[], ports: Obj[], spec: Obj
 }
 
 export function eps(service: string, ips: (string | Obj)[], ports: Obj[] = [{ name: 'p80', port: 8080, protocol: 'TCP' }], extra: Obj = {}): Obj {
-  const family = typeof ips[0] === 'string' && (ips[0] as string).includes(':') ? 'IPv6' : 'IPv4';
+  const first = typeof ips[0] === 'string' ? ips[0] : ((ips[0] as { addresses?: string[] } | undefined)?.addresses?.[0] ?? '');
+  const family = first.includes(':') ? 'IPv6' : 'IPv4';
   return {
     kind: 'EndpointSlice',
     metadata: { name: `${service}-${family.toLowerCase()}`, namespace: 'ns1', labels: { 'kubernetes.io/service-name': service } },
@@ -51,6 +52,51 @@ export const SCENARIOS: Record<string, Snapshot> = {
       { addresses: ['198.18.1.8'], nodeName: 'node-a', conditions: { ready: false, serving: false, terminating: true } },
       { addresses: ['198.18.1.9'], nodeName: 'node-b' },
     ])],
+  ),
+  /** A NodePort Service, Cluster policy, endpoints on this node (node-a) and another. */
+  'node-port': buildSnapshot(
+    [svc('np', '198.19.0.50', [{ name: 'p80', port: 80, nodePort: 30080 }], { type: 'NodePort' })],
+    [eps('np', [{ addresses: ['198.18.1.1'], nodeName: 'node-a' }, { addresses: ['198.18.1.2'], nodeName: 'node-b' }])],
+  ),
+  /** LoadBalancer with an external IP, Local policy, a health check node port; one endpoint here, one elsewhere. */
+  'external-local': buildSnapshot(
+    [{
+      ...svc('lb', '198.19.0.51', [{ name: 'p80', port: 80, nodePort: 30081 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32001, externalIPs: ['198.18.50.1'] }),
+      status: { loadBalancer: { ingress: [{ ip: '198.18.70.1' }] } },
+    }],
+    [eps('lb', [{ addresses: ['198.18.1.1'], nodeName: 'node-a' }, { addresses: ['198.18.1.2'], nodeName: 'node-b' }])],
+  ),
+  /** Local policy with endpoints on other nodes only: external traffic drops here, ClusterIP traffic still flows. */
+  'external-local-none': buildSnapshot(
+    [{
+      ...svc('far', '198.19.0.52', [{ name: 'p80', port: 80, nodePort: 30082 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32002 }),
+      status: { loadBalancer: { ingress: [{ ip: '198.18.70.2' }] } },
+    }],
+    [eps('far', [{ addresses: ['198.18.1.2'], nodeName: 'node-b' }])],
+  ),
+  /** A LoadBalancer whose IP admits only 198.18.60.0/24. */
+  'source-ranges': buildSnapshot(
+    [{
+      ...svc('fw', '198.19.0.53', [{ name: 'p80', port: 80, nodePort: 30083 }], { type: 'LoadBalancer', loadBalancerSourceRanges: ['198.18.60.0/24'] }),
+      status: { loadBalancer: { ingress: [{ ip: '198.18.70.3' }] } },
+    }],
+    [eps('fw', [{ addresses: ['198.18.1.1'], nodeName: 'node-a' }, { addresses: ['198.18.1.2'], nodeName: 'node-b' }])],
+  ),
+  /** External addresses of a Service without endpoints: rejected, as its ClusterIP is. */
+  'external-no-endpoints': buildSnapshot(
+    [{
+      ...svc('none', '198.19.0.54', [{ name: 'p80', port: 80, nodePort: 30084 }], { type: 'LoadBalancer', externalIPs: ['198.18.50.4'] }),
+      status: { loadBalancer: { ingress: [{ ip: '198.18.70.4' }] } },
+    }],
+    [],
+  ),
+  /** A dual-stack NodePort Service with a Local policy and an IPv6 LB IP. */
+  'node-port-dual-stack': buildSnapshot(
+    [{
+      ...svc('np6', ['198.19.0.55', 'fd00:19::55'], [{ name: 'p80', port: 80, nodePort: 30085 }], { type: 'LoadBalancer', ipFamilyPolicy: 'PreferDualStack', externalTrafficPolicy: 'Local', healthCheckNodePort: 32005 }),
+      status: { loadBalancer: { ingress: [{ ip: '198.18.70.5' }, { ip: 'fd00:18:70::5' }] } },
+    }],
+    [eps('np6', [{ addresses: ['198.18.1.5'], nodeName: 'node-a' }]), eps('np6', [{ addresses: ['fd00:18:1::5'], nodeName: 'node-a' }, { addresses: ['fd00:18:1::6'], nodeName: 'node-b' }])],
   ),
   'dual-stack': buildSnapshot(
     [svc('svc6', ['198.19.0.45', 'fd00:19::45'], p80, { ipFamilyPolicy: 'PreferDualStack' })],

@@ -1,5 +1,5 @@
-import { notLocalArgs, resolveLocalTraffic, selectClusterEndpoints, masqueradeMark, ruleText, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
-import { localTrafficMatch, NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector, type Snapshot } from '@hybrid-proxy/model';
+import { notLocalArgs, resolveLocalTraffic, masqueradeMark, ruleText, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
+import { categorizeEndpoints, localTrafficMatch, NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector, type Snapshot } from '@hybrid-proxy/model';
 import { type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
 
 export interface IpvsPlannerOptions {
@@ -37,7 +37,7 @@ export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions): IpvsP
     addresses.add(vip);
     clusterIPEntries.push(`${vip},${protocol}:${service.port}`);
     // Terminating endpoints that still serve stay as weight-0 reals: their connections drain, no new ones arrive.
-    const selected = selectClusterEndpoints(entry, options.family, options).endpoints;
+    const selected = categorizeEndpoints(entry, options.family, options).internal;
     const draining = entry.endpoints.filter((e) => e.family === options.family && e.terminating && e.serving && !selected.includes(e));
     const reals = [...selected.map((e) => ({ address: e.ip, port: e.port, weight: 1 })), ...draining.map((e) => ({ address: e.ip, port: e.port, weight: 0 }))];
     for (const real of reals) loopBackEntries.push(`${real.address},${protocol}:${real.port},${real.address}`);

@@ -28,3 +28,5 @@ export { convertNode, TO_BE_DELETED_TAINT, ZONE_LABEL } from './node-conversion.
 export type { LocalTrafficDetector, LocalTrafficMatch, LocalTrafficMode } from './local-traffic.js';
 export { LOCAL_TRAFFIC_MODES, localTrafficMatch, NO_LOCAL_DETECTOR } from './local-traffic.js';
 export { OverlayMap } from './overlay-map.js';
+export type { EndpointCategories, NodeIdentity } from './endpoint-categories.js';
+export { categorizeEndpoints, isExternallyAccessible, localEndpointsOf } from './endpoint-categories.js';

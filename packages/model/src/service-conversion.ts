@@ -55,10 +55,13 @@ export function readIdentity(obj: unknown, validName: (v: unknown) => boolean): 
 }
 
 export function convertService(obj: V1Service | unknown, index?: number): ServiceConversion {
-  return convertGuarded('Service', () => objectRef(obj, index), () => serviceDef(obj));
+  return convertGuarded('Service', () => objectRef(obj, index), (warn) => serviceDef(obj, warn));
 }
 
-function serviceDef(obj: unknown): ServiceDef | null {
+/** Records a skipped field of an otherwise valid Service (logged and counted as an invalid object). */
+type Warn = (reason: string, message: string) => void;
+
+function serviceDef(obj: unknown, warn: Warn): ServiceDef | null {
   const { namespace, name } = readIdentity(obj, isDns1035Label);
   const record = obj as Record<string, unknown>;
   if (labelOf(record, SERVICE_PROXY_NAME_LABEL) !== undefined) return null;
@@ -76,9 +79,16 @@ function serviceDef(obj: unknown): ServiceDef | null {
   const sessionAffinity = readAffinity(spec);
   const externalTrafficPolicy = readPolicy(spec, 'externalTrafficPolicy');
   const internalTrafficPolicy = readPolicy(spec, 'internalTrafficPolicy');
-  const externalIPs = readIPList(spec['externalIPs'], 'externalIPs', 'invalid-external-ip');
-  const loadBalancerIPs = readLoadBalancerIPs(record['status']);
-  const loadBalancerSourceRanges = readSourceRanges(spec['loadBalancerSourceRanges']);
+  // A bad entry of these lists costs that entry (or, for source ranges, the load-balancer IPs), not the Service:
+  // its ClusterIP traffic keeps flowing.
+  const externalIPs = readExternalIPs(spec['externalIPs'], warn);
+  const ranges = readSourceRanges(spec['loadBalancerSourceRanges'], warn);
+  const ingressIPs = readLoadBalancerIPs(record['status'], warn);
+  // Fail closed: with a range that cannot be read, the firewall cannot be written, so the LB IPs get no rules.
+  const loadBalancerIPs = ranges === undefined ? [] : ingressIPs;
+  if (ranges === undefined && ingressIPs.length > 0) warn('load-balancer-ips-skipped', `status.loadBalancer.ingress ${ingressIPs.join(', ')} not programmed: spec.loadBalancerSourceRanges cannot be read`);
+  const loadBalancerSourceRanges = ranges ?? [];
+  const healthCheckNodePort = readHealthCheckNodePort(spec, externalTrafficPolicy, warn);
 
   const rawPorts = spec['ports'];
   if (!Array.isArray(rawPorts)) invalid('missing-ports', 'spec.ports is missing or not a list');
@@ -102,9 +112,15 @@ function serviceDef(obj: unknown): ServiceDef | null {
     if (seenPorts.has(`${protocol}/${port}`)) invalid('duplicate-port', `${where} repeats ${protocol} port ${port}`);
     seenPorts.add(`${protocol}/${port}`);
 
-    const nodePort = raw['nodePort'] ?? 0;
-    if (nodePort !== 0 && !isPortNumber(nodePort)) invalid('invalid-node-port', `${where}.nodePort ${JSON.stringify(nodePort)} is not an integer in 1-65535`);
-    if (nodePort !== 0 && type === 'ClusterIP') invalid('invalid-node-port', `${where}.nodePort is set on a ClusterIP Service`);
+    let nodePort = raw['nodePort'] ?? 0;
+    if (nodePort !== 0 && !isPortNumber(nodePort)) {
+      warn('invalid-node-port', `${where}.nodePort ${JSON.stringify(nodePort)} is not an integer in 1-65535: not programmed`);
+      nodePort = 0;
+    }
+    if (nodePort !== 0 && type === 'ClusterIP') {
+      warn('invalid-node-port', `${where}.nodePort is set on a ClusterIP Service: not programmed`);
+      nodePort = 0;
+    }
 
     const targetPort = readTargetPort(raw['targetPort'], port, where);
     return {
@@ -123,6 +139,7 @@ function serviceDef(obj: unknown): ServiceDef | null {
       sessionAffinity,
       externalTrafficPolicy,
       internalTrafficPolicy,
+      healthCheckNodePort,
     };
   });
   return { namespace, name, ports };
@@ -169,33 +186,70 @@ function readPolicy(spec: Record<string, unknown>, field: string): TrafficPolicy
   return value;
 }
 
-function readIPList(value: unknown, field: string, reason: string): string[] {
+function readExternalIPs(value: unknown, warn: Warn): string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) invalid(reason, `spec.${field} is not a list`);
-  return value.map((text) => parseIP(text)?.ip ?? invalid(reason, `spec.${field} entry ${JSON.stringify(text)} is not an IP address`));
-}
-
-/** CIDRs; kube-proxy also takes a bare address as its /32 or /128, and so do we. */
-function readSourceRanges(value: unknown): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) invalid('invalid-source-range', 'spec.loadBalancerSourceRanges is not a list');
-  return value.map((text) => {
-    const address = typeof text === 'string' && !text.includes('/') ? parseIP(text.trim()) : undefined;
-    const cidr = address ? `${address.ip}/${address.family === 4 ? 32 : 128}` : parseCIDR(text)?.cidr;
-    return cidr ?? invalid('invalid-source-range', `spec.loadBalancerSourceRanges entry ${JSON.stringify(text)} is not a CIDR`);
+  if (!Array.isArray(value)) {
+    warn('invalid-external-ip', 'spec.externalIPs is not a list: not programmed');
+    return [];
+  }
+  return value.flatMap((text) => {
+    const ip = parseIP(text)?.ip;
+    if (ip === undefined) warn('invalid-external-ip', `spec.externalIPs entry ${JSON.stringify(text)} is not an IP address: not programmed`);
+    return ip === undefined ? [] : [ip];
   });
 }
 
-function readLoadBalancerIPs(status: unknown): string[] {
+/** CIDRs (kube-proxy also takes a bare address as its /32 or /128, and so do we); undefined when one is unreadable. */
+function readSourceRanges(value: unknown, warn: Warn): string[] | undefined {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    warn('invalid-source-range', 'spec.loadBalancerSourceRanges is not a list');
+    return undefined;
+  }
+  const cidrs: string[] = [];
+  for (const text of value) {
+    const address = typeof text === 'string' && !text.includes('/') ? parseIP(text.trim()) : undefined;
+    const cidr = address ? `${address.ip}/${address.family === 4 ? 32 : 128}` : parseCIDR(typeof text === 'string' ? text.trim() : text)?.cidr;
+    if (cidr === undefined) {
+      warn('invalid-source-range', `spec.loadBalancerSourceRanges entry ${JSON.stringify(text)} is not a CIDR`);
+      return undefined;
+    }
+    cidrs.push(cidr);
+  }
+  return cidrs;
+}
+
+/** Ingress IPs a proxy programs: `ipMode: Proxy` means the load balancer proxies to the node ports itself. */
+function readLoadBalancerIPs(status: unknown, warn: Warn): string[] {
   if (!isRecord(status) || !isRecord(status['loadBalancer'])) return [];
   const ingress = status['loadBalancer']['ingress'];
   if (ingress === undefined || ingress === null) return [];
-  if (!Array.isArray(ingress)) invalid('invalid-load-balancer-ingress', 'status.loadBalancer.ingress is not a list');
+  if (!Array.isArray(ingress)) {
+    warn('invalid-load-balancer-ingress', 'status.loadBalancer.ingress is not a list: not programmed');
+    return [];
+  }
   return ingress.flatMap((entry: unknown) => {
-    if (!isRecord(entry)) invalid('invalid-load-balancer-ingress', 'status.loadBalancer.ingress entry is not an object');
-    if (entry['ip'] === undefined) return []; // hostname-only ingress: nothing to program
-    return [parseIP(entry['ip'])?.ip ?? invalid('invalid-load-balancer-ip', `status.loadBalancer.ingress ip ${JSON.stringify(entry['ip'])} is not an IP address`)];
+    if (!isRecord(entry)) {
+      warn('invalid-load-balancer-ingress', 'status.loadBalancer.ingress entry is not an object: not programmed');
+      return [];
+    }
+    if (entry['ip'] === undefined || entry['ip'] === '') return []; // hostname-only ingress: nothing to program
+    if (entry['ipMode'] === 'Proxy') return [];
+    const ip = parseIP(entry['ip'])?.ip;
+    if (ip === undefined) warn('invalid-load-balancer-ip', `status.loadBalancer.ingress ip ${JSON.stringify(entry['ip'])} is not an IP address: not programmed`);
+    return ip === undefined ? [] : [ip];
   });
+}
+
+function readHealthCheckNodePort(spec: Record<string, unknown>, policy: TrafficPolicy, warn: Warn): number {
+  const value = spec['healthCheckNodePort'] ?? 0;
+  if (value === 0) return 0;
+  if (!isPortNumber(value)) {
+    warn('invalid-health-check-node-port', `spec.healthCheckNodePort ${JSON.stringify(value)} is not an integer in 1-65535: not served`);
+    return 0;
+  }
+  // The API server allocates one only for LoadBalancer Services with externalTrafficPolicy Local.
+  return policy === 'Local' ? value : 0;
 }
 
 function readTargetPort(value: unknown, port: number, where: string): number | string {

@@ -29,12 +29,15 @@ export interface ServicePort {
   /** The Service's targetPort as written (a number, or a name resolved through the EndpointSlices). */
   readonly targetPort: number | string;
   readonly externalIPs: readonly string[];
+  /** status.loadBalancer.ingress[].ip, except where ipMode is Proxy (the load balancer proxies: no VIP rule). */
   readonly loadBalancerIPs: readonly string[];
   /** spec.loadBalancerSourceRanges as CIDRs: the clients a load balancer IP admits (empty: all). */
   readonly loadBalancerSourceRanges: readonly string[];
   readonly sessionAffinity: SessionAffinity;
   readonly externalTrafficPolicy: TrafficPolicy;
   readonly internalTrafficPolicy: TrafficPolicy;
+  /** spec.healthCheckNodePort: where load balancers ask whether this node has local endpoints; 0 when none. */
+  readonly healthCheckNodePort: number;
 }
 
 /** One backend address of a service port, after the slice's named ports were resolved. */

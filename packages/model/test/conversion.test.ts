@@ -22,16 +22,29 @@ describe('Service conversion', () => {
         sessionAffinity: { type: 'None', timeoutSeconds: 10800 },
         externalTrafficPolicy: 'Cluster',
         internalTrafficPolicy: 'Cluster',
+        healthCheckNodePort: 0,
       },
     ]);
   });
 
-  it('reads loadBalancerSourceRanges as CIDRs (a bare address as its host range), and refuses what is not one', () => {
+  it('reads loadBalancerSourceRanges as CIDRs (a bare address as its host range), and warns of what is not one', () => {
     const ranges = (value: unknown) => convertService(service({}, { type: 'LoadBalancer', loadBalancerSourceRanges: value }));
     const ok = ranges(['198.18.60.0/24', ' 198.18.61.7', 'FD00:18::/64']);
     expect(ok.ok && ok.value?.ports[0]?.loadBalancerSourceRanges).toEqual(['198.18.60.0/24', '198.18.61.7/32', 'fd00:18::/64']);
-    expect(ranges(['198.18.60.0/33'])).toMatchObject({ ok: false, error: { reason: 'invalid-source-range' } });
-    expect(ranges('198.18.60.0/24')).toMatchObject({ ok: false, error: { reason: 'invalid-source-range' } });
+    expect(ranges(['198.18.60.0/33'])).toMatchObject({ ok: true, warnings: [{ reason: 'invalid-source-range' }] });
+    expect(ranges('198.18.60.0/24')).toMatchObject({ ok: true, warnings: [{ reason: 'invalid-source-range' }] });
+  });
+
+  it('programs no VIP rule for a load-balancer ingress with ipMode Proxy, and skips hostname-only ingress', () => {
+    const result = convertService(service({ status: { loadBalancer: { ingress: [{ ip: '198.18.6.1', ipMode: 'VIP' }, { ip: '198.18.6.2', ipMode: 'Proxy' }, { hostname: 'lb.example' }] } } }));
+    expect(result.ok && result.value?.ports[0]?.loadBalancerIPs).toEqual(['198.18.6.1']);
+  });
+
+  it('reads healthCheckNodePort for externalTrafficPolicy Local only', () => {
+    const local = convertService(service({}, { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000 }));
+    expect(local.ok && local.value?.ports[0]?.healthCheckNodePort).toBe(32000);
+    const cluster = convertService(service({}, { type: 'LoadBalancer', healthCheckNodePort: 32000 }));
+    expect(cluster.ok && cluster.value?.ports[0]?.healthCheckNodePort).toBe(0);
   });
 
   it('keys an unnamed port as ns/name and defaults the namespace and protocol', () => {

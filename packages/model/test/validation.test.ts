@@ -54,8 +54,6 @@ const BAD_SERVICES: [string, unknown, string][] = [
   ['two unnamed ports', svcSpec({ ports: [{ port: 80 }, { port: 81 }] }), 'missing-port-name'],
   ['duplicate port names', svcSpec({ ports: [{ name: 'a', port: 80 }, { name: 'a', port: 81 }] }), 'duplicate-port-name'],
   ['duplicate port and protocol', svcSpec({ ports: [{ name: 'a', port: 80 }, { name: 'b', port: 80 }] }), 'duplicate-port'],
-  ['nodePort out of range', service({}, { type: 'NodePort', ports: [{ name: 'http', port: 80, nodePort: 70000 }] }), 'invalid-node-port'],
-  ['nodePort on a ClusterIP Service', svcPort({ nodePort: 30080 }), 'invalid-node-port'],
   ['targetPort 0 string', svcPort({ targetPort: '0' }), 'invalid-target-port'],
   ['targetPort too large', svcPort({ targetPort: 70000 }), 'invalid-target-port'],
   ['targetPort name too long', svcPort({ targetPort: 'a-very-long-port-name' }), 'invalid-target-port'],
@@ -67,10 +65,18 @@ const BAD_SERVICES: [string, unknown, string][] = [
   ['affinity timeout over a day', svcSpec({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 86401 } } }), 'invalid-affinity-timeout'],
   ['externalTrafficPolicy unknown', svcSpec({ externalTrafficPolicy: 'Nearest' }), 'invalid-external-traffic-policy'],
   ['internalTrafficPolicy unknown', svcSpec({ internalTrafficPolicy: 'Zone' }), 'invalid-internal-traffic-policy'],
-  ['externalIPs not a list', svcSpec({ externalIPs: '198.18.5.5' }), 'invalid-external-ip'],
-  ['externalIP not an IP', svcSpec({ externalIPs: ['example.com'] }), 'invalid-external-ip'],
-  ['load balancer ingress not a list', service({ status: { loadBalancer: { ingress: 'x' } } }), 'invalid-load-balancer-ingress'],
-  ['load balancer IP not an IP', service({ status: { loadBalancer: { ingress: [{ ip: 'x' }] } } }), 'invalid-load-balancer-ip'],
+];
+
+/** Bad fields for external traffic: that field (or entry) is skipped with a warning, the Service and its ClusterIP stay. */
+const BAD_FIELDS: [string, unknown, string, Record<string, unknown>][] = [
+  ['nodePort out of range', service({}, { type: 'NodePort', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 70000 }] }), 'invalid-node-port', { nodePort: 0 }],
+  ['nodePort on a ClusterIP Service', svcPort({ nodePort: 30080 }), 'invalid-node-port', { nodePort: 0 }],
+  ['externalIPs not a list', svcSpec({ externalIPs: '198.18.5.5' }), 'invalid-external-ip', { externalIPs: [] }],
+  ['externalIP not an IP', svcSpec({ externalIPs: ['example.com', '198.18.5.5'] }), 'invalid-external-ip', { externalIPs: ['198.18.5.5'] }],
+  ['load balancer ingress not a list', service({ status: { loadBalancer: { ingress: 'x' } } }), 'invalid-load-balancer-ingress', { loadBalancerIPs: [] }],
+  ['load balancer IP not an IP', service({ status: { loadBalancer: { ingress: [{ ip: 'x' }, { ip: '198.18.6.6' }] } } }), 'invalid-load-balancer-ip', { loadBalancerIPs: ['198.18.6.6'] }],
+  ['source range not a CIDR: the LB IPs fail closed', service({ spec: { ...service().spec as object, type: 'LoadBalancer', loadBalancerSourceRanges: ['198.18.60.0/33'] }, status: { loadBalancer: { ingress: [{ ip: '198.18.6.6' }] } } }), 'invalid-source-range', { loadBalancerIPs: [], loadBalancerSourceRanges: [] }],
+  ['health check node port out of range', svcSpec({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 0.5 }), 'invalid-health-check-node-port', { healthCheckNodePort: 0 }],
 ];
 
 const sliceWith = (fields: Record<string, unknown>) => slice(fields);
@@ -116,7 +122,7 @@ const BAD_ENDPOINTS: [string, unknown, string][] = [
 
 describe('validation of bad input', () => {
   it('covers at least 50 kinds of bad input', () => {
-    expect(BAD_SERVICES.length + BAD_SLICES.length + BAD_ENDPOINTS.length).toBeGreaterThanOrEqual(50);
+    expect(BAD_SERVICES.length + BAD_FIELDS.length + BAD_SLICES.length + BAD_ENDPOINTS.length).toBeGreaterThanOrEqual(50);
   });
 
   it.each(BAD_SERVICES)('rejects a Service with %s', (_, obj, reason) => {
@@ -126,6 +132,15 @@ describe('validation of bad input', () => {
       expect(result.error.reason).toBe(reason);
       expect(result.error.kind).toBe('Service');
       expect(result.error.message.length).toBeGreaterThan(5);
+    }
+  });
+
+  it.each(BAD_FIELDS)('skips a Service\'s %s and keeps the Service', (_, obj, reason, fields) => {
+    const result = convertService(obj);
+    expect(result.ok).toBe(true);
+    if (result.ok) {
+      expect(result.value?.ports[0]).toMatchObject({ clusterIPs: ['198.19.0.10'], ...fields });
+      expect(result.warnings.map((w) => w.reason)).toContain(reason);
     }
   });
 

@@ -1,5 +1,6 @@
 /**
- * The workload of a lab Pod: answers every TCP connection with an HTTP response carrying the Pod's name, and
+ * The workload of a lab Pod: answers every TCP connection with an HTTP response carrying the Pod's name (and, at
+ * `/source`, the address the connection came from), and
  * every UDP datagram with the name. Counts what it served, for `GET /stats` on any of its TCP ports and on
  * STATS_PORT, which every Pod has (a lab-only port, in no Service).
  */
@@ -17,6 +18,12 @@ for (const port of [...spec.tcpPorts.filter((p) => p !== STATS_PORT), STATS_PORT
   const server = createServer((req, res) => {
     if (req.url === '/stats') {
       res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ name: spec.name, ...served }));
+      return;
+    }
+    if (req.url === '/source') {
+      // The address the connection came from, as this Pod sees it: the client's (source kept) or a node's (masqueraded).
+      served.tcp++;
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(JSON.stringify({ name: spec.name, source: req.socket.remoteAddress?.replace(/^::ffff:/, '') }));
       return;
     }
     if (port === STATS_PORT) {

@@ -15,6 +15,18 @@ const DNS: TrafficTarget = { key: 'test/dns:dns', protocol: 'UDP', ip: '198.19.1
 const VARIANTS = (process.env['HP_IPTABLES_VARIANTS'] ?? 'nft,legacy').split(',');
 /** Both layouts by default: the gated tree (the default) and kube-proxy's linear KUBE-SERVICES. */
 const DISPATCH = (process.env['HP_IPTABLES_DISPATCH'] ?? 'tree,linear').split(',');
+const EXPECTED_HOOKS = [
+  ...['FORWARD', 'INPUT', 'OUTPUT'].map((chain) => `${chain} KUBE-PROXY-FIREWALL`),
+  ...['FORWARD', 'INPUT', 'OUTPUT'].map((chain) => `${chain} KUBE-SERVICES`),
+  ...['FORWARD', 'INPUT'].map((chain) => `${chain} KUBE-EXTERNAL-SERVICES`),
+  'FORWARD KUBE-FORWARD',
+  'INPUT KUBE-NODEPORTS',
+  // IPv4 node ports on 127.0.0.1 (route_localnet): only the node itself may reach the loopback range.
+  ...['INPUT', 'OUTPUT'].map((chain) => `${chain} KUBE-LOCALNET-FIREWALL`),
+  'OUTPUT KUBE-SERVICES',
+  'POSTROUTING KUBE-POSTROUTING',
+  'PREROUTING KUBE-SERVICES',
+].sort();
 const CASES = VARIANTS.flatMap((variant) => DISPATCH.map((dispatch) => [variant, dispatch] as const));
 
 /** The real `hybrid-proxy run` in a node namespace, real packets from a client namespace, on both iptables variants. */
@@ -102,12 +114,15 @@ describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, di
       const lines: string[] = [];
       for (const table of ['nat', 'filter']) {
         const saved = (await runChecked(node.topology.node.run, `iptables-${variant}-save`, ['-t', table])).stdout;
-        lines.push(...saved.split('\n').filter((line) => /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .* -j KUBE-/.test(line)));
+        lines.push(...saved.split('\n').filter((line) => /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)( .*)? -j KUBE-/.test(line)));
       }
       return lines.sort();
     };
     const before = await jumps();
-    expect(before).toHaveLength(7);
+    // kube-proxy's hooks, each once: nat PREROUTING/OUTPUT/POSTROUTING, and filter INPUT/FORWARD/OUTPUT into the
+    // firewall, external-services, services, node-port health checks and forward chains.
+    const hooks = before.map((line) => `${line.split(' ')[1]} ${line.split(' -j ')[1]}`).sort();
+    expect(hooks).toEqual(EXPECTED_HOOKS);
     const traffic = node.traffic.burst([WEB, DNS], { count: 250, concurrency: 2, intervalMs: 8 });
     await new Promise((r) => setTimeout(r, 300));
     expect(await node.stopProxy('SIGTERM')).toBe(0);

@@ -44,7 +44,7 @@ export function parseListenAddress(text: string, flag: string): ListenAddress {
   return { host: match[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0', port };
 }
 
-function listen(server: Server, address: ListenAddress): Promise<Server> {
+export function listen(server: Server, address: ListenAddress): Promise<Server> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {

@@ -38,3 +38,6 @@ export { parseConntrackList, RECONCILED_PROTOCOLS, staleConntrackEntries } from 
 export { TrafficMetrics } from './traffic-metrics.js';
 export { IpvsMode } from './ipvs-mode.js';
 export { cleanupKubeProxyLeftovers } from './kube-proxy-cleanup.js';
+export type { ServiceHealth } from './service-health-servers.js';
+export { healthCheckAnswer, serviceHealthChecks, ServiceHealthServers } from './service-health-servers.js';
+export { resolveNodePortAddresses } from './node-port-addresses.js';

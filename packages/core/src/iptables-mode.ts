@@ -8,8 +8,8 @@ import { localAddresses, needsLocalAddresses, primaryAddresses, resolveNodePortA
 export interface IptablesModeOptions extends ModeOptions {
   readonly planner: Omit<PlannerOptions, 'family' | 'nodePortAddresses'>;
   readonly variant: IptablesVariant | 'auto';
-  /** --nodeport-addresses as given (CIDRs and the words primary, localhost, all), resolved at every sync. */
-  readonly nodePortAddresses: readonly string[];
+  /** --nodeport-addresses as given (CIDRs and the words primary, localhost, all), resolved at every sync; all by default. */
+  readonly nodePortAddresses?: readonly string[];
   readonly bindAddress?: string;
 }
 
@@ -52,13 +52,13 @@ export class IptablesMode implements ProxyBackend {
   private plan(snapshot: Snapshot, family: IPFamily, local: readonly string[]) {
     let memo = this.memos.get(family);
     if (!memo) this.memos.set(family, (memo = createPlanMemo()));
-    const nodePortAddresses = resolveNodePortAddresses(this.options.nodePortAddresses, family, local, primaryAddresses(snapshot, this.options.bindAddress));
+    const nodePortAddresses = resolveNodePortAddresses(this.options.nodePortAddresses ?? [], family, local, primaryAddresses(snapshot, this.options.bindAddress));
     return planIptables(snapshot, { ...this.options.planner, family, nodePortAddresses }, memo);
   }
 
   /** The node's addresses, read at each sync only when --nodeport-addresses names CIDRs (they may change). */
   private async localAddresses(): Promise<readonly string[]> {
-    return needsLocalAddresses(this.options.nodePortAddresses) ? localAddresses(this.options.runner) : [];
+    return needsLocalAddresses(this.options.nodePortAddresses ?? []) ? localAddresses(this.options.runner) : [];
   }
 
   async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {

@@ -6,7 +6,8 @@ import { TrafficMetrics } from './traffic-metrics.js';
 import { ConntrackCleaner } from './conntrack-cleaner.js';
 import { applySysctls, conntrackSysctls, localhostNodePortSysctls } from './conntrack-sysctls.js';
 import type { Snapshot } from '@hybrid-proxy/model';
-import { startHealthServer, startMetricsServer } from './health-server.js';
+import { healthStatus, startHealthServer, startMetricsServer } from './health-server.js';
+import { ServiceHealthServers } from './service-health-servers.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
 import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createLogger, type Logger } from './logger.js';
@@ -46,7 +47,10 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   const counters = await startCounters(config, runner, logger);
   const traffic = counters ? new TrafficMetrics(counters, metrics.registry, logger) : undefined;
 
-  const loop = new SyncLoop({
+  const healthTimeoutMs = Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs);
+  // kube-proxy's serviceProxyHealthy: the proxy's own syncs are current (the Node's eligibility is /healthz's).
+  const healthChecks = new ServiceHealthServers(logger, () => healthStatus(loop, healthTimeoutMs, Date.now(), '/livez').healthy, config.families.includes(6) ? '::' : '0.0.0.0');
+  const loop: SyncLoop = new SyncLoop({
     backend,
     families: config.families,
     metrics,
@@ -66,6 +70,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
         }
       }
       changes.onApplied(event.snapshot);
+      await healthChecks.update(event.snapshot, config.hostname);
       const now = Date.now();
       for (const t of event.triggerTimes) metrics.networkProgramming.observe({ ip_family: ipFamilyLabel(t.family) }, Math.max(0, now - t.at) / 1000);
       for (const count of countNoLocalEndpoints(event.snapshot, config.families, { nodeName: config.hostname, zone: '' })) {
@@ -76,7 +81,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     },
   });
   const servers: Server[] = [
-    await startHealthServer(config.healthz, loop, Math.max(2 * config.syncPeriodMs, 2 * config.minSyncPeriodMs), (path, code) =>
+    await startHealthServer(config.healthz, loop, healthTimeoutMs, (path, code) =>
       (path === '/healthz' ? metrics.healthzAnswers : metrics.livezAnswers).inc({ code: String(code) })),
     await startMetricsServer(config.metrics, metrics.registry),
   ];
@@ -100,6 +105,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
       await loop.stop();
       await backend.close?.();
       traffic?.stop();
+      await healthChecks.close();
       await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
       logger.info('hybrid-proxy stopped; the rules stay in place');
     },

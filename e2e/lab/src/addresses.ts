@@ -12,6 +12,8 @@ export const LAB_ADDRESSES = {
   podGatewayIPv6: 'fd00:18:1::1',
   podCIDRv4: '198.18.1.0/24',
   serviceCIDRv4: '198.19.0.0/16',
+  /** External and load-balancer IPs: the client, as the node's upstream router, routes them to the node. */
+  externalCIDRv4: '198.18.64.0/18',
   serviceCIDRv6: 'fd00:19::/64',
 } as const;
 

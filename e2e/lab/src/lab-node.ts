@@ -14,7 +14,7 @@ import { podsFromManifests } from './manifest-pods.js';
 import { spawnInNamespace, type NamespacedProcess } from './processes.js';
 import { CLIENT_LINK, LabTopology } from './topology.js';
 import { TrafficDriver } from './traffic-driver.js';
-import type { TrafficTarget } from './traffic-protocol.js';
+import type { TrafficPath, TrafficTarget } from './traffic-protocol.js';
 
 const CLI = fileURLToPath(import.meta.resolve('@hybrid-proxy/core/cli'));
 
@@ -191,11 +191,20 @@ export class LabNode {
   }
 }
 
-export function targetsOf(snapshot: Snapshot): TrafficTarget[] {
+/**
+ * Every way the client reaches each Service port over IPv4: its ClusterIP, and from outside the node its node port
+ * on the node's address, its external IPs and its load-balancer IPs.
+ */
+export function targetsOf(snapshot: Snapshot, nodeIP: string = LAB_ADDRESSES.nodeIPv4): TrafficTarget[] {
   const targets: TrafficTarget[] = [];
+  const v4 = (ips: readonly string[]) => ips.filter((a) => !a.includes(':'));
   for (const { service } of snapshot.entries.values()) {
     if (service.protocol === 'SCTP') continue;
-    for (const ip of service.clusterIPs.filter((a) => !a.includes(':'))) targets.push({ key: service.key, protocol: service.protocol, ip, port: service.port });
+    const target = (via: TrafficPath, ip: string, port: number) => targets.push({ key: service.key, protocol: service.protocol, ip, port, via });
+    for (const ip of v4(service.clusterIPs)) target('ClusterIP', ip, service.port);
+    if (service.nodePort) target('NodePort', nodeIP, service.nodePort);
+    for (const ip of v4(service.externalIPs)) target('ExternalIP', ip, service.port);
+    for (const ip of v4(service.loadBalancerIPs)) target('LoadBalancer', ip, service.port);
   }
   return targets;
 }

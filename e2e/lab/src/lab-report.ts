@@ -1,10 +1,12 @@
-import type { TargetResult, TrafficTarget } from './traffic-protocol.js';
+import type { TargetResult, TrafficPath, TrafficTarget } from './traffic-protocol.js';
 
 export interface ServiceReport {
   readonly service: string;
   readonly vip: string;
   readonly port: number;
   readonly protocol: string;
+  /** How the client reached it: the ClusterIP, a node port, an external IP or a load-balancer IP. */
+  readonly via: TrafficPath;
   requests: number;
   failures: number;
   readonly backends: Record<string, number>;
@@ -30,7 +32,8 @@ export interface CounterView {
 }
 
 export function addCounters(report: LabReport, view: CounterView): void {
-  for (const entry of report.services) {
+  // The counters are keyed by ClusterIP:port: traffic through a node port or an external address is not theirs.
+  for (const entry of report.services.filter((s) => s.via === 'ClusterIP')) {
     const vip = view.vips.get(entry.service);
     if (vip) {
       entry.countedPackets = vip.packets;
@@ -46,7 +49,7 @@ export function emptyReport(mode: string, targets: readonly TrafficTarget[]): La
   return {
     mode,
     durationSeconds: 0,
-    services: targets.map((t) => ({ service: t.key, vip: t.ip, port: t.port, protocol: t.protocol, requests: 0, failures: 0, backends: {}, errors: {} })),
+    services: targets.map((t) => ({ service: t.key, vip: t.ip, port: t.port, protocol: t.protocol, via: t.via ?? 'ClusterIP', requests: 0, failures: 0, backends: {}, errors: {} })),
   };
 }
 
@@ -59,6 +62,8 @@ export function addResults(report: LabReport, results: readonly TargetResult[]):
     for (const [code, n] of Object.entries(result.errors)) entry.errors[code] = (entry.errors[code] ?? 0) + n;
   });
 }
+
+const VIA_LABEL: Record<TrafficPath, string> = { ClusterIP: 'cluster-ip', NodePort: 'node-port', ExternalIP: 'external-ip', LoadBalancer: 'lb-ip' };
 
 function pad(text: string, width: number): string {
   return text.length >= width ? text : text + ' '.repeat(width - text.length);
@@ -78,11 +83,11 @@ export function renderTable(report: LabReport): string {
     const errors = Object.entries(s.errors).map(([code, n]) => `${code}×${n}`).join(' ');
     const rate = report.durationSeconds > 0 ? (s.requests / report.durationSeconds).toFixed(0) : '0';
     const pps = s.pps === undefined ? '-' : s.pps.toFixed(0);
-    return [s.service, `${s.vip}:${s.port}/${s.protocol}`, String(s.requests), String(s.failures), rate, pps, spread || (errors ? `(${errors})` : '-')];
+    return [s.service, VIA_LABEL[s.via], `${s.vip}:${s.port}/${s.protocol}`, String(s.requests), String(s.failures), rate, pps, spread || (errors ? `(${errors})` : '-')];
   });
-  const header = ['SERVICE', 'VIP', 'REQUESTS', 'FAILED', 'REQ/S', 'PPS', 'SPREAD: CLIENT-SEEN/COUNTED'];
+  const header = ['SERVICE', 'VIA', 'ADDRESS', 'REQUESTS', 'FAILED', 'REQ/S', 'PPS', 'SPREAD: CLIENT-SEEN/COUNTED'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2);
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('');
-  const legend = 'PPS: packets/s to the VIP, counted in the datapath (eBPF). SPREAD: share of answers the client saw / share of reply packets counted per backend.';
+  const legend = 'VIA: how the client reached the Service (its ClusterIP, or from outside the node a node port, an external IP, a load-balancer IP). PPS: packets/s to the ClusterIP, counted in the datapath (eBPF). SPREAD: share of answers the client saw / share of reply packets counted per backend.';
   return [`hybrid-proxy lab · mode ${report.mode} · ${report.durationSeconds.toFixed(0)} s`, line(header), ...rows.map(line), legend].join('\n') + '\n';
 }

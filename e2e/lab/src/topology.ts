@@ -81,6 +81,7 @@ export class LabTopology {
     // The client reaches Services and Pods through the node, as a machine outside the cluster network would.
     await runChecked(client.run, 'ip', ['route', 'add', LAB_ADDRESSES.serviceCIDRv4, 'via', LAB_ADDRESSES.nodeIPv4]);
     await runChecked(client.run, 'ip', ['route', 'add', LAB_ADDRESSES.podCIDRv4, 'via', LAB_ADDRESSES.nodeIPv4]);
+    await runChecked(client.run, 'ip', ['route', 'add', LAB_ADDRESSES.externalCIDRv4, 'via', LAB_ADDRESSES.nodeIPv4]);
     await runChecked(client.run, 'ip', ['-6', 'route', 'add', LAB_ADDRESSES.serviceCIDRv6, 'via', LAB_ADDRESSES.nodeIPv6]);
     // A real node has a default route to its upstream; here the client plays that router. Without it, traffic to a
     // VIP without endpoints fails routing before the filter table's REJECT can answer it.

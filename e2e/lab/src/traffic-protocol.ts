@@ -1,11 +1,15 @@
 /** Messages between the lab (host side) and the traffic client running inside the client namespace. */
 
+export type TrafficPath = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+
 export interface TrafficTarget {
   /** The service port key, echoed back in results. */
   readonly key: string;
   readonly protocol: 'TCP' | 'UDP';
   readonly ip: string;
   readonly port: number;
+  /** How the client reaches the Service: its ClusterIP (the default), a node port, an external IP or a load-balancer IP. */
+  readonly via?: TrafficPath;
   /** UDP only: send from this source port (to test conntrack), instead of a fresh one per request. */
   readonly sourcePort?: number;
 }

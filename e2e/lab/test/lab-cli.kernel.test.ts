@@ -17,8 +17,16 @@ describe('hybrid-proxy lab', () => {
     const lab = runCli(['lab', '--duration', '3', '--json']);
     expect(await lab.exited).toBe(0);
     const report = JSON.parse(lab.lines.filter((l) => !l.startsWith('{"time"')).join('\n')) as LabReport;
-    const byName = new Map(report.services.map((s) => [s.service, s]));
-    expect([...byName.keys()].sort()).toEqual(['kube-system/dns:dns', 'kube-system/dns:dns-tcp', 'shop/api:http', 'shop/idle:http', 'shop/web:http']);
+    const byName = new Map(report.services.filter((s) => s.via === 'ClusterIP').map((s) => [s.service, s]));
+    expect([...byName.keys()].sort()).toEqual(['kube-system/dns:dns', 'kube-system/dns:dns-tcp', 'shop/api:http', 'shop/gateway:http', 'shop/idle:http', 'shop/web:http']);
+    const outside = report.services.filter((s) => s.via !== 'ClusterIP').map((s) => ({ service: s.service, via: s.via, address: `${s.vip}:${s.port}`, failures: s.failures, backends: Object.keys(s.backends).sort() }));
+    expect(outside).toEqual([
+      // Cluster policy: every endpoint; Local policy: only the endpoint on this node, through either door.
+      { service: 'shop/gateway:http', via: 'NodePort', address: '198.18.0.1:30081', failures: 0, backends: ['gateway-1'] },
+      { service: 'shop/gateway:http', via: 'LoadBalancer', address: '198.18.70.1:80', failures: 0, backends: ['gateway-1'] },
+      { service: 'shop/web:http', via: 'NodePort', address: '198.18.0.1:30080', failures: 0, backends: ['web-1', 'web-2', 'web-3'] },
+    ]);
+    expect(Object.keys(byName.get('shop/gateway:http')!.backends).sort()).toEqual(['gateway-1', 'gateway-2']);
     const web = byName.get('shop/web:http')!;
     expect(web).toMatchObject({ vip: '198.19.0.10', port: 80, protocol: 'TCP', failures: 0 });
     expect(web.requests).toBeGreaterThan(30);

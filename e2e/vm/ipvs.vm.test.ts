@@ -13,13 +13,13 @@ interface Report {
 }
 
 /**
- * One VM boot runs the IPVS suite (vm-guest) and, so that both modes are proven on a kernel as a distribution
- * ships it, the iptables traffic suite, on Debian's 6.1 kernel.
+ * One VM boot runs the IPVS suite (vm-guest), external traffic in IPVS mode and, so that both modes are proven on a
+ * kernel as a distribution ships it, the iptables traffic suite, on Debian's 6.1 kernel.
  */
 it('IPVS mode and the iptables traffic suite pass on Debian\'s own kernel (qemu, TCG)', async () => {
   const vm = await runInVm(
-    ['npx', 'vitest', 'run', '--project', 'vm-guest', '--project', 'kernel', 'e2e/vm/guest', 'e2e/lab/test/iptables-traffic.kernel.test.ts', 'e2e/lab/test/dual-stack.kernel.test.ts', '--reporter=default', '--reporter=json', '--outputFile.json=/hp-results/report.json'],
-    { cwd: ROOT, timeoutMs: 1_000_000, env: { HP_IPTABLES_VARIANTS: 'nft', HP_IPTABLES_DISPATCH: 'tree', HP_DUAL_STACK_MODES: 'iptables,ipvs' } },
+    ['npx', 'vitest', 'run', '--project', 'vm-guest', '--project', 'kernel', 'e2e/vm/guest', 'e2e/lab/test/iptables-traffic.kernel.test.ts', 'e2e/lab/test/dual-stack.kernel.test.ts', 'e2e/lab/test/external-traffic.kernel.test.ts', '--reporter=default', '--reporter=json', '--outputFile.json=/hp-results/report.json'],
+    { cwd: ROOT, timeoutMs: 1_000_000, env: { HP_IPTABLES_VARIANTS: 'nft', HP_IPTABLES_DISPATCH: 'tree', HP_DUAL_STACK_MODES: 'iptables,ipvs', HP_EXTERNAL_CASES: 'ipvs' } },
   );
   try {
     const text = await readFile(join(vm.resultsDir, 'report.json'), 'utf8').catch(() => '');
@@ -35,6 +35,7 @@ it('IPVS mode and the iptables traffic suite pass on Debian\'s own kernel (qemu,
     expect(names.filter((n) => n.includes('ipvs')).length).toBeGreaterThanOrEqual(6);
     expect(names.some((n) => n.includes('iptables mode with iptables-nft'))).toBe(true);
     expect(names.filter((n) => n.includes('dual-stack in ipvs mode')).length).toBe(2);
+    expect(names.filter((n) => n.includes('external traffic, ipvs')).length).toBeGreaterThanOrEqual(10);
     expect(vm.exitCode, `the guest's vitest exited ${vm.exitCode}:\n${vm.stdout.slice(-4000)}\n${vm.stderr.slice(-2000)}`).toBe(0);
   } finally {
     await vm.cleanup();

@@ -199,8 +199,9 @@ export function targetsOf(snapshot: Snapshot, nodeIP: string = LAB_ADDRESSES.nod
   const targets: TrafficTarget[] = [];
   const v4 = (ips: readonly string[]) => ips.filter((a) => !a.includes(':'));
   for (const { service } of snapshot.entries.values()) {
-    if (service.protocol === 'SCTP') continue;
-    const target = (via: TrafficPath, ip: string, port: number) => targets.push({ key: service.key, protocol: service.protocol, ip, port, via });
+    const { protocol } = service;
+    if (protocol === 'SCTP') continue;
+    const target = (via: TrafficPath, ip: string, port: number) => targets.push({ key: service.key, protocol, ip, port, via });
     for (const ip of v4(service.clusterIPs)) target('ClusterIP', ip, service.port);
     if (service.nodePort) target('NodePort', nodeIP, service.nodePort);
     for (const ip of v4(service.externalIPs)) target('ExternalIP', ip, service.port);

@@ -3,8 +3,6 @@ import { createRunner } from '@hybrid-proxy/exec';
 import { XdpCounters } from '@hybrid-proxy/xdp';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
-import { createProxyMetrics } from './metrics.js';
-import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createBackend } from './mode-selection.js';
 import { cleanupKubeProxyLeftovers } from './kube-proxy-cleanup.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
@@ -73,7 +71,6 @@ async function main(argv: readonly string[]): Promise<number> {
       logIgnoredFields(config, logger);
       const snapshot = await readOnce(createSource(config, logger, { watch: false }));
       for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
-      if (config.mode === 'ipvs') new UnprogrammedFieldReporter(logger, createProxyMetrics()).report(snapshot);
       process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));
       return 0;
     }

@@ -1,13 +1,17 @@
 import { RestoreError, type IptablesVariant } from '@hybrid-proxy/iptables';
-import { IpvsExecutor, IpvsRestoreError, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { DUMMY_INTERFACE, IpvsExecutor, IpvsRestoreError, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
 import type { IpvsTimeouts } from './proxy-config.js';
 import { syncEachFamily } from './family-sync.js';
 import { ipFamilyLabel } from './metrics.js';
+import { ipvsNodePortAddresses, localAddresses, primaryAddresses, resolveNodePortAddresses } from './node-port-addresses.js';
 
 export interface IpvsModeOptions extends ModeOptions {
-  readonly planner: Omit<IpvsPlannerOptions, 'family'>;
+  readonly planner: Omit<IpvsPlannerOptions, 'family' | 'nodePortAddresses'>;
+  /** --nodeport-addresses as given (CIDRs and the words primary, localhost, all), resolved at every sync; all by default. */
+  readonly nodePortAddresses?: readonly string[];
+  readonly bindAddress?: string;
   readonly iptablesVariant: IptablesVariant | 'auto';
   readonly strictARP: boolean;
   readonly timeouts: IpvsTimeouts;
@@ -34,12 +38,23 @@ export class IpvsMode implements ProxyBackend {
     this.options.logger.info('ipvs ready', { families: [...this.executors.keys()], scheduler: this.options.planner.scheduler, timeouts });
   }
 
-  private plans(snapshot: Snapshot) {
-    return [...this.executors].map(([family, executor]) => ({ family, executor, plan: planIpvs(snapshot, { ...this.options.planner, family }) }));
+  private plans(snapshot: Snapshot, local: readonly string[]) {
+    const spec = this.options.nodePortAddresses ?? [];
+    const primary = primaryAddresses(snapshot, this.options.bindAddress);
+    return [...this.executors].map(([family, executor]) => {
+      const nodePortAddresses = ipvsNodePortAddresses(resolveNodePortAddresses(spec, family, local, primary), local, family);
+      return { family, executor, plan: planIpvs(snapshot, { ...this.options.planner, family, nodePortAddresses }) };
+    });
   }
 
-  sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
-    const steps = this.plans(snapshot).map(({ family, executor, plan }) => ({
+  /** The node's addresses but kube-ipvs0's, read at each sync that has node ports (addresses come and go). */
+  private async nodeAddresses(snapshot: Snapshot): Promise<readonly string[]> {
+    const nodePorts = [...snapshot.entries.values()].some((entry) => entry.service.nodePort !== 0);
+    return nodePorts ? localAddresses(this.options.runner, DUMMY_INTERFACE) : [];
+  }
+
+  async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
+    const steps = this.plans(snapshot, await this.nodeAddresses(snapshot)).map(({ family, executor, plan }) => ({
       family,
       apply: async () => {
         const result = await executor.apply(plan, options);
@@ -64,12 +79,14 @@ export class IpvsMode implements ProxyBackend {
     return lost;
   }
 
-  describe(snapshot: Snapshot): string {
-    return this.plans(snapshot).map(({ family, plan }) => `# IPv${family}\n${renderIpvsPlan(plan)}`).join('\n');
+  /** The plan as text; without the node's addresses, node ports are shown on its primary IPs. */
+  describe(snapshot: Snapshot, local: readonly string[] = []): string {
+    const addresses = local.length > 0 ? local : primaryAddresses(snapshot, this.options.bindAddress);
+    return this.plans(snapshot, addresses).map(({ family, plan }) => `# IPv${family}\n${renderIpvsPlan(plan)}`).join('\n');
   }
 
   async cleanup(): Promise<void> {
     const empty: Snapshot = { entries: new Map(), invalid: [] };
-    for (const { executor, plan } of this.plans(empty)) await executor.cleanup(plan);
+    for (const { executor, plan } of this.plans(empty, [])) await executor.cleanup(plan);
   }
 }

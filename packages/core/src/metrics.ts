@@ -19,7 +19,6 @@ export interface ProxyMetrics {
   readonly livezAnswers: Counter<'code'>;
   readonly stateRepairs: Counter;
   readonly invalidObjects: Counter<'kind' | 'reason'>;
-  readonly unprogrammedFields: Counter<'field'>;
   readonly networkProgramming: Histogram<'ip_family'>;
   readonly serviceChanges: Counter;
   readonly endpointChanges: Counter;
@@ -58,7 +57,6 @@ export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
     syncFailures: new Counter({ name: 'hybrid_proxy_sync_failures_total', help: 'Syncs that failed and were retried, in any mode', registers }),
     stateRepairs: new Counter({ name: 'hybrid_proxy_lost_state_repairs_total', help: 'Full syncs run because chains, jumps or sets the proxy applied were removed by someone else', registers }),
     invalidObjects: new Counter({ name: 'hybrid_proxy_invalid_objects_total', help: 'Services and EndpointSlices (or parts of them) skipped as invalid', labelNames: ['kind', 'reason'], registers }),
-    unprogrammedFields: new Counter({ name: 'hybrid_proxy_unprogrammed_service_fields_total', help: 'Services with a field for external traffic that the rules leave out (NodePort, externalIPs, load balancer), once per Service and field', labelNames: ['field'], registers }),
     networkProgramming: new Histogram({ name: 'kubeproxy_network_programming_duration_seconds', help: 'In Cluster Network Programming Latency in seconds', labelNames: FAMILY, buckets: PROGRAMMING_BUCKETS, registers }),
     serviceChanges: new Counter({ name: 'kubeproxy_sync_proxy_rules_service_changes_total', help: 'Cumulative proxy rules Service changes', registers }),
     endpointChanges: new Counter({ name: 'kubeproxy_sync_proxy_rules_endpoint_changes_total', help: 'Cumulative proxy rules Endpoint changes', registers }),

@@ -43,6 +43,8 @@ export function createBackend(config: ProxyConfig, runner: CommandRunner, logger
         strictARP: config.ipvsStrictARP,
         timeouts: config.ipvsTimeouts,
         excludeCIDRs: config.ipvsExcludeCIDRs,
+        nodePortAddresses: config.nodePortAddresses,
+        bindAddress: config.bindAddress,
         planner: { scheduler: config.ipvsScheduler, localTraffic: config.localTraffic, masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, nodeName: config.hostname, zone: '' },
       });
   }

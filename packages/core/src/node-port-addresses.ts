@@ -21,11 +21,20 @@ export function resolveNodePortAddresses(spec: readonly string[], family: IPFami
 /** Whether resolving the list needs this node's interface addresses. */
 export const needsLocalAddresses = (spec: readonly string[]): boolean => spec.some((item) => item.includes('/'));
 
-/** Every address on this node's interfaces (`ip -j addr`), as node ports see them. */
-export async function localAddresses(runner: CommandRunner): Promise<string[]> {
+/** Every address on this node's interfaces (`ip -j addr`), as node ports see them; `skipLink`'s are left out. */
+export async function localAddresses(runner: CommandRunner, skipLink?: string): Promise<string[]> {
   const { stdout } = await runChecked(runner, 'ip', ['-j', 'addr', 'show']);
-  const links = JSON.parse(stdout) as { addr_info?: { local?: string }[] }[];
-  return links.flatMap((link) => (link.addr_info ?? []).flatMap((info) => (info.local ? [info.local] : [])));
+  const links = JSON.parse(stdout) as { ifname?: string; addr_info?: { local?: string }[] }[];
+  return [...new Set(links.filter((link) => link.ifname !== skipLink).flatMap((link) => (link.addr_info ?? []).flatMap((info) => (info.local ? [info.local] : []))))];
+}
+
+/**
+ * The node addresses that IPVS serves node ports on: the resolved --nodeport-addresses (every local address for
+ * `all`), without loopback and IPv6 link-local addresses, as kube-proxy's IPVS mode. Pure.
+ */
+export function ipvsNodePortAddresses(resolved: 'all' | readonly string[], local: readonly string[], family: IPFamily): string[] {
+  const usable = (ip: string) => ip.includes(':') === (family === 6) && !/^127\./.test(ip) && ip !== '::1' && !/^fe[89ab][0-9a-f]:/i.test(ip);
+  return (resolved === 'all' ? local : resolved).filter(usable).sort();
 }
 
 /** The node's primary IPs: its Node object's addresses, else --bind-address. */

@@ -9,7 +9,6 @@ import type { Snapshot } from '@hybrid-proxy/model';
 import { healthStatus, startHealthServer, startMetricsServer } from './health-server.js';
 import { ServiceHealthServers } from './service-health-servers.js';
 import { InvalidObjectReporter } from './invalid-object-reporter.js';
-import { UnprogrammedFieldReporter } from './unprogrammed-fields.js';
 import { createLogger, type Logger } from './logger.js';
 import { createProxyMetrics, ipFamilyLabel, zeroFamilyMetrics } from './metrics.js';
 import { countNoLocalEndpoints } from './no-local-endpoints.js';
@@ -86,13 +85,10 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     await startMetricsServer(config.metrics, metrics.registry),
   ];
   const reporter = new InvalidObjectReporter(logger, metrics);
-  // The iptables mode programs external traffic; the IPVS mode does not yet, and says so.
-  const unprogrammed = config.mode === 'ipvs' ? new UnprogrammedFieldReporter(logger, metrics) : undefined;
   loop.start();
   traffic?.start();
   await source.start((snapshot: Snapshot, meta) => {
     reporter.report(snapshot);
-    unprogrammed?.report(snapshot);
     changes.onReceived(snapshot);
     loop.update(snapshot, meta);
   });

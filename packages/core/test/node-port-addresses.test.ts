@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveNodePortAddresses } from '@hybrid-proxy/core';
+import { ipvsNodePortAddresses, resolveNodePortAddresses } from '@hybrid-proxy/core';
 
 const LOCAL = ['127.0.0.1', '198.18.0.2', '198.18.7.1', '::1', 'fd00:18::2'];
 
@@ -21,5 +21,16 @@ describe('resolveNodePortAddresses (--nodeport-addresses)', () => {
 
   it('is an empty list, not all, when the CIDRs select nothing on this node', () => {
     expect(resolveNodePortAddresses(['198.19.200.0/24'], 4, LOCAL, [])).toEqual([]);
+  });
+});
+
+describe('ipvsNodePortAddresses', () => {
+  const local = [...LOCAL, 'fe80::1'];
+  it('serves every local address of the family for all, but loopback and link-local, as kube-proxy does', () => {
+    expect(ipvsNodePortAddresses('all', local, 4)).toEqual(['198.18.0.2', '198.18.7.1']);
+    expect(ipvsNodePortAddresses('all', local, 6)).toEqual(['fd00:18::2']);
+  });
+  it('drops localhost from a resolved list: IPVS does not serve node ports on loopback', () => {
+    expect(ipvsNodePortAddresses(['127.0.0.1', '198.18.7.1'], local, 4)).toEqual(['198.18.7.1']);
   });
 });

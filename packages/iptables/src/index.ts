@@ -2,7 +2,7 @@ export type { BuiltinJump, IptablesPlan, Rule, Table, TablePlan } from './rule-p
 export { countRules, ruleText, TABLES } from './rule-plan.js';
 export type { Dispatch, EndpointChains, PlannerOptions } from './planner-options.js';
 export { defaultPlannerOptions, DISPATCH_MODES, ENDPOINT_CHAIN_MODES, masqueradeMark } from './planner-options.js';
-export { ifNotLocal, notLocalArgs, resolveLocalTraffic } from './local-traffic-rules.js';
+export { ifNotLocal, localArgs, notLocalArgs, resolveLocalTraffic } from './local-traffic-rules.js';
 export { createPlanMemo, IptablesPlanMemo, planIptables, renderPlan } from './planner.js';
 export { PlanMemo, sameEntry } from './plan-memo.js';
 export { DISPATCH_ROOT, gateSetName, hairpinSetName, lastByte, leafChainName } from './dispatch-tree.js';

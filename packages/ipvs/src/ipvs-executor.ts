@@ -1,9 +1,20 @@
 import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
-import { IptablesExecutor, ipsetChanges, parseIpsetSave, type IptablesVariant } from '@hybrid-proxy/iptables';
-import type { IPFamily } from '@hybrid-proxy/model';
+import { IptablesExecutor, ipsetChanges, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
+import { cidrContains, type IPFamily } from '@hybrid-proxy/model';
 import { addressChanges, managedAddresses } from './address-changes.js';
 import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
-import { DUMMY_INTERFACE, type IpvsPlan } from './ipvs-plan.js';
+import { DUMMY_INTERFACE, type IpvsPlan, type VirtualServer } from './ipvs-plan.js';
+import { ipvsSetName, type IpvsSetKey } from './ipvs-sets.js';
+
+/** The sets that say which node ports are this proxy's, by protocol. */
+const NODE_PORT_SET_KEYS: readonly (readonly [VirtualServer['protocol'], IpvsSetKey])[] = [
+  ['tcp', 'nodePortTCP'],
+  ['udp', 'nodePortUDP'],
+  ['sctp', 'nodePortSCTP'],
+];
+
+/** Which virtual servers a proxy owns: those on kube-ipvs0's addresses, and those on the node ports its sets list. */
+type Ownership = (vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>) => boolean;
 
 export interface IpvsExecutorOptions {
   readonly runner: CommandRunner;
@@ -89,17 +100,38 @@ export class IpvsExecutor {
   async apply(plan: IpvsPlan, options: { full?: boolean } = {}): Promise<IpvsApplyResult> {
     const { runner } = this.options;
     await this.ensureDummy();
-    // Sets first: the iptables rules match on them.
-    const ipsetLines = ipsetChanges(parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout), plan.ipsets);
+    // Sets first: the iptables rules match on them. What they held before says which node ports were ours.
+    const sets = parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout);
+    const ipsetLines = ipsetChanges(sets, plan.ipsets);
     if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
     const rules = await this.iptables.apply(plan.iptables, options);
     const bound = managedAddresses(await this.boundAddresses(), plan.addresses, this.options.excludeCIDRs ?? []);
     const addressLines = addressChanges(bound, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
-    const owned = new Set([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)]);
-    const ipvsLines = ipvsChanges(await this.ownVirtualServers(owned), plan.virtualServers);
-    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan, owned);
+    const owns = this.ownership([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)], sets, plan);
+    const ipvsLines = ipvsChanges(await this.ownVirtualServers(owns), plan.virtualServers);
+    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan, owns);
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+  }
+
+  /**
+   * A virtual server is this proxy's when it is on an address the proxy binds to kube-ipvs0, or on a node port that
+   * its node-port sets list, in the kernel (from an earlier run) or in the plan: so a node port whose Service is
+   * gone is removed after a restart too. Addresses in --ipvs-exclude-cidrs that the plan does not use are never ours.
+   */
+  private ownership(addresses: readonly string[], sets: SavedIpsets, plan?: Pick<IpvsPlan, 'ipsets' | 'virtualServers'>): Ownership {
+    const onDummy = new Set(addresses);
+    const nodePorts = new Set<string>();
+    for (const [protocol, key] of NODE_PORT_SET_KEYS) {
+      const name = ipvsSetName(key, this.options.family);
+      const inPlan: IpsetPlan | undefined = plan?.ipsets.find((set) => set.name === name);
+      for (const member of [...(sets.sets.get(name)?.entries ?? []), ...(inPlan?.entries ?? [])]) nodePorts.add(`${protocol}:${member.split(':').pop()}`);
+    }
+    const planned = new Set((plan?.virtualServers ?? []).map((vs) => vs.address));
+    const excluded = (address: string) => !planned.has(address) && (this.options.excludeCIDRs ?? []).some((cidr) => cidrContains(cidr, address));
+    // Node ports are the same numbers in both families: each executor owns its own family's virtual servers only.
+    const v6 = this.options.family === 6;
+    return (vs) => onDummy.has(vs.address) || (vs.address.includes(':') === v6 && nodePorts.has(`${vs.protocol}:${vs.port}`) && !excluded(vs.address));
   }
 
   /**
@@ -107,20 +139,17 @@ export class IpvsExecutor {
    * server (and its connections' scheduling state) before a diff that only names what changed. ipvsadm goes on after a
    * refused line, so any complaint fails the sync, and the kernel is read back and must match the plan.
    */
-  private async restoreIpvs(lines: readonly string[], plan: IpvsPlan, owned: ReadonlySet<string>): Promise<void> {
+  private async restoreIpvs(lines: readonly string[], plan: IpvsPlan, owns: Ownership): Promise<void> {
     const result = await this.options.runner.run('ipvsadm', ['-R'], { input: lines.join('\n') + '\n' });
-    const left = ipvsChanges(await this.ownVirtualServers(owned), plan.virtualServers);
+    const left = ipvsChanges(await this.ownVirtualServers(owns), plan.virtualServers);
     if (result.exitCode !== 0 || result.stderr.trim() !== '' || left.length > 0) {
       throw new IpvsRestoreError(result.stderr.trim(), left);
     }
   }
 
-  /**
-   * The virtual servers this proxy owns: those on addresses it binds to kube-ipvs0 (as kube-proxy decides). Others on
-   * the node (a load balancer's, an operator's) are never touched.
-   */
-  private async ownVirtualServers(owned: ReadonlySet<string>) {
-    return (await this.virtualServers()).filter((vs) => owned.has(vs.address));
+  /** The virtual servers this proxy owns (see ownership). Others on the node (a load balancer's, an operator's) are never touched. */
+  private async ownVirtualServers(owns: Ownership) {
+    return (await this.virtualServers()).filter(owns);
   }
 
   async virtualServers() {
@@ -136,8 +165,9 @@ export class IpvsExecutor {
   /** Removes what the IPVS mode created: its virtual servers (those on kube-ipvs0 addresses), kube-ipvs0, rules, sets. */
   async cleanup(plan: Pick<IpvsPlan, 'iptables' | 'ipsets'>): Promise<void> {
     const { runner } = this.options;
-    const bound = new Set((await runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0 ? await this.boundAddresses() : []);
-    const lines = ipvsChanges(await this.ownVirtualServers(bound), []);
+    const bound = (await runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0 ? await this.boundAddresses() : [];
+    const sets = parseIpsetSave((await runner.run('ipset', ['save'])).stdout);
+    const lines = ipvsChanges(await this.ownVirtualServers(this.ownership(bound, sets)), []);
     if (lines.length > 0) await runChecked(runner, 'ipvsadm', ['-R'], { input: lines.join('\n') + '\n' });
     await runner.run('ip', ['link', 'del', 'dev', DUMMY_INTERFACE]);
     await this.iptables.cleanup(plan.iptables.jumps);

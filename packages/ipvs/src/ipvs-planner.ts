@@ -1,6 +1,8 @@
-import { notLocalArgs, resolveLocalTraffic, masqueradeMark, ruleText, type BuiltinJump, type IpsetPlan, type Rule } from '@hybrid-proxy/iptables';
-import { categorizeEndpoints, localTrafficMatch, NO_LOCAL_DETECTOR, type IPFamily, type LocalTrafficDetector, type Snapshot } from '@hybrid-proxy/model';
-import { type IpvsPlan, type Scheduler, type VirtualServer } from './ipvs-plan.js';
+import { resolveLocalTraffic } from '@hybrid-proxy/iptables';
+import { categorizeEndpoints, cidrContains, NO_LOCAL_DETECTOR, type Endpoint, type IPFamily, type LocalTrafficDetector, type ServiceEntry, type Snapshot } from '@hybrid-proxy/model';
+import { type IpvsPlan, type RealServer, type Scheduler, type VirtualServer } from './ipvs-plan.js';
+import { fixedRules } from './ipvs-rules.js';
+import { ipvsSets, type IpvsSetKey } from './ipvs-sets.js';
 
 export interface IpvsPlannerOptions {
   readonly family: IPFamily;
@@ -11,108 +13,116 @@ export interface IpvsPlannerOptions {
   readonly masqueradeBit: number;
   readonly nodeName: string;
   readonly zone: string;
+  /**
+   * The node addresses of this family that take node ports (--nodeport-addresses, resolved): a virtual server per
+   * address and node port. Never loopback (IPVS does not serve it) nor kube-ipvs0's own addresses. None by default.
+   */
+  readonly nodePortAddresses?: readonly string[];
 }
 
 export const defaultIpvsPlannerOptions: IpvsPlannerOptions = { family: 4, scheduler: 'rr', localTraffic: NO_LOCAL_DETECTOR, masqueradeAll: false, masqueradeBit: 14, nodeName: '', zone: '' };
 
-const SET_TYPES = { clusterIP: 'hash:ip,port', loopBack: 'hash:ip,port,ip', ipvsIPs: 'hash:ip' } as const;
-export const IPSET_NAMES = { clusterIP: 'KUBE-CLUSTER-IP', loopBack: 'KUBE-LOOP-BACK', ipvsIPs: 'KUBE-IPVS-IPS' } as const;
+/** Members of each set, gathered while the virtual servers are planned. */
+class SetMembers {
+  readonly byKey = new Map<IpvsSetKey, string[]>();
+  add(key: IpvsSetKey, member: string): void {
+    let list = this.byKey.get(key);
+    if (!list) this.byKey.set(key, (list = []));
+    list.push(member);
+  }
+}
 
-const comment = (text: string): string[] => ['-m', 'comment', '--comment', text];
-const matchSet = (name: string, flags: string): string[] => ['-m', 'set', '--match-set', name, flags];
+const NODE_PORT_SETS = {
+  tcp: { cluster: 'nodePortTCP', local: 'nodePortLocalTCP' },
+  udp: { cluster: 'nodePortUDP', local: 'nodePortLocalUDP' },
+  sctp: { cluster: 'nodePortSCTP', local: 'nodePortLocalSCTP' },
+} as const satisfies Record<VirtualServer['protocol'], { cluster: IpvsSetKey; local: IpvsSetKey }>;
 
-/** Pure: the IPVS state for one family. One virtual server per VIP:port, a real server per usable endpoint. */
+/** `ipset save` spells a host route in a hash:…,net set without its prefix length. */
+const netMember = (cidr: string) => cidr.replace(/\/(32|128)$/, '');
+
+/**
+ * Pure: the IPVS state for one family. A virtual server per ClusterIP, external IP and load-balancer IP on the
+ * Service port, and per node address on the node port; a real server per usable endpoint (this node's only, for
+ * external traffic of a Local Service). External traffic of a Cluster Service is masqueraded; of a Local one, not.
+ */
 export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions): IpvsPlan {
   const options = { ...planned, zone: snapshot.node?.zone || planned.zone, localTraffic: resolveLocalTraffic(planned.localTraffic, snapshot.node) };
   const v6 = options.family === 6;
+  const ofFamily = (ips: readonly string[]) => ips.filter((ip) => ip.includes(':') === v6);
+  const nodeIPs = ofFamily(snapshot.node?.addresses ?? []);
+  const nodePortAddresses = ofFamily(options.nodePortAddresses ?? []);
   const addresses = new Set<string>();
   const virtualServers: VirtualServer[] = [];
-  const clusterIPEntries: string[] = [];
-  const loopBackEntries: string[] = [];
+  const sets = new SetMembers();
   for (const entry of snapshot.entries.values()) {
     const { service } = entry;
     const vip = service.clusterIPs.find((ip) => ip.includes(':') === v6);
     if (vip === undefined) continue;
     const protocol = service.protocol.toLowerCase() as VirtualServer['protocol'];
-    addresses.add(vip);
-    clusterIPEntries.push(`${vip},${protocol}:${service.port}`);
-    // Terminating endpoints that still serve stay as weight-0 reals: their connections drain, no new ones arrive.
-    const selected = categorizeEndpoints(entry, options.family, options).internal;
-    const draining = entry.endpoints.filter((e) => e.family === options.family && e.terminating && e.serving && !selected.includes(e));
-    const reals = [...selected.map((e) => ({ address: e.ip, port: e.port, weight: 1 })), ...draining.map((e) => ({ address: e.ip, port: e.port, weight: 0 }))];
-    for (const real of reals) loopBackEntries.push(`${real.address},${protocol}:${real.port},${real.address}`);
-    virtualServers.push({
+    const onPort = (port: number) => `${protocol}:${port}`;
+    const categories = categorizeEndpoints(entry, options.family, options);
+    const externalLocal = service.externalTrafficPolicy === 'Local';
+    const internal = realServers(entry, options.family, categories.internal, service.internalTrafficPolicy === 'Local' ? options.nodeName : undefined);
+    const external = categories.external === categories.internal ? internal : realServers(entry, options.family, categories.external, externalLocal ? options.nodeName : undefined);
+    const virtualServer = (address: string, port: number, reals: readonly RealServer[]): VirtualServer => ({
       protocol,
-      address: vip,
-      port: service.port,
+      address,
+      port,
       scheduler: options.scheduler,
       persistence: service.sessionAffinity.type === 'ClientIP' ? service.sessionAffinity.timeoutSeconds : 0,
       reals,
       service: service.key,
     });
+    const bind = (address: string, reals: readonly RealServer[]) => {
+      addresses.add(address);
+      virtualServers.push(virtualServer(address, service.port, reals));
+    };
+
+    bind(vip, internal);
+    sets.add('clusterIP', `${vip},${onPort(service.port)}`);
+    for (const real of [...internal, ...external]) sets.add('loopBack', `${real.address},${onPort(real.port)},${real.address}`);
+
+    for (const ip of ofFamily(service.externalIPs)) {
+      bind(ip, external);
+      sets.add(externalLocal ? 'externalIPLocal' : 'externalIP', `${ip},${onPort(service.port)}`);
+    }
+
+    const ranges = ofFamily(service.loadBalancerSourceRanges);
+    for (const ip of ofFamily(service.loadBalancerIPs)) {
+      bind(ip, external);
+      const member = `${ip},${onPort(service.port)}`;
+      sets.add('loadBalancer', member);
+      if (externalLocal) sets.add('loadBalancerLocal', member);
+      if (service.loadBalancerSourceRanges.length === 0) continue;
+      // Source ranges of the other family only: this family's clients are all outside them.
+      sets.add('loadBalancerFW', member);
+      for (const cidr of ranges) sets.add('loadBalancerSourceCIDR', `${member},${netMember(cidr)}`);
+      // The node reaching its own bound LB IP does so from that IP: admitted when the ranges admit the node.
+      if (nodeIPs.some((nodeIP) => ranges.some((cidr) => cidrContains(cidr, nodeIP)))) sets.add('loadBalancerSourceIP', `${member},${ip}`);
+    }
+
+    if (service.nodePort !== 0 && nodePortAddresses.length > 0) {
+      const setKeys = NODE_PORT_SETS[protocol];
+      for (const address of nodePortAddresses) virtualServers.push(virtualServer(address, service.nodePort, external));
+      const members = protocol === 'sctp' ? nodePortAddresses.map((address) => `${address},${onPort(service.nodePort)}`) : [String(service.nodePort)];
+      for (const member of members) {
+        sets.add(setKeys.cluster, member);
+        if (externalLocal) sets.add(setKeys.local, member);
+      }
+    }
+    if (service.healthCheckNodePort !== 0) sets.add('healthCheckNodePort', String(service.healthCheckNodePort));
   }
-  const family = v6 ? 'inet6' : 'inet';
-  const ipsets: IpsetPlan[] = [
-    { name: IPSET_NAMES.clusterIP, type: SET_TYPES.clusterIP, comment: 'Kubernetes service cluster ip + port for masquerade purpose', entries: [...new Set(clusterIPEntries)].sort() },
-    { name: IPSET_NAMES.loopBack, type: SET_TYPES.loopBack, comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose', entries: [...new Set(loopBackEntries)].sort() },
-    { name: IPSET_NAMES.ipvsIPs, type: SET_TYPES.ipvsIPs, comment: 'IPVS virtual server IP addresses', entries: [...addresses].sort() },
-    // ipset's default maxelem (65536) is below one endpoint per member at 10k Services × 10 (KUBE-LOOP-BACK).
-  ].map((set) => ({ ...set, name: v6 ? `${set.name}-6` : set.name, type: `${set.type} family ${family} hashsize 4096 maxelem 4194304` }));
-  return { family: options.family, addresses: [...addresses].sort(), virtualServers, ipsets, iptables: fixedRules(options, ipsets) };
+  for (const address of addresses) sets.add('ipvsIPs', address);
+  const ipsets = ipvsSets(options.family, sets.byKey);
+  return { family: options.family, addresses: [...addresses].sort(), virtualServers, ipsets, iptables: fixedRules(options) };
 }
 
-/** kube-proxy's IPVS-mode rules: a fixed handful, whatever the number of Services. */
-function fixedRules(options: IpvsPlannerOptions, ipsets: readonly IpsetPlan[]) {
-  const [clusterIP, loopBack, ipvsIPs] = ipsets.map((s) => s.name) as [string, string, string];
-  const mark = masqueradeMark(options);
-  const bit = mark.split('/')[0]!;
-  const local = localTrafficMatch(options.localTraffic, options.family);
-  const masqueradeRule = [...comment('Kubernetes service cluster ip + port for masquerade purpose'), ...matchSet(clusterIP, 'dst,dst'), '-j', 'KUBE-MARK-MASQ'];
-  const masquerade: string[][] = options.masqueradeAll ? [masqueradeRule] : local ? [[...notLocalArgs(local), ...masqueradeRule]] : [];
-  const nat = chains([
-    ['KUBE-SERVICES', [...masquerade, [...matchSet(clusterIP, 'dst,dst'), '-j', 'ACCEPT']]],
-    [
-      'KUBE-POSTROUTING',
-      [
-        [...comment('Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose'), ...matchSet(loopBack, 'dst,dst,src'), '-j', 'MASQUERADE'],
-        ['-m', 'mark', '!', '--mark', mark, '-j', 'RETURN'],
-        ['-j', 'MARK', '--xor-mark', bit],
-        [...comment('kubernetes service traffic requiring SNAT'), '-j', 'MASQUERADE', '--random-fully'],
-      ],
-    ],
-    ['KUBE-MARK-MASQ', [['-j', 'MARK', '--or-mark', bit]]],
-  ]);
-  const filter = chains([
-    [
-      // Host services must not answer on ClusterIPs: kube-ipvs0 holds the VIPs, so without this a node's sshd
-      // (say) would be reachable at every Service address.
-      'KUBE-IPVS-FILTER',
-      [
-        [...matchSet(clusterIP, 'dst,dst'), '-j', 'RETURN'],
-        ['-m', 'conntrack', '--ctstate', 'NEW', ...matchSet(ipvsIPs, 'dst'), '-j', 'REJECT'],
-      ],
-    ],
-    [
-      'KUBE-FORWARD',
-      [
-        ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
-        [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', mark, '-j', 'ACCEPT'],
-        [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
-      ],
-    ],
-  ]);
-  const jumps: BuiltinJump[] = [
-    { table: 'nat', chain: 'PREROUTING', target: 'KUBE-SERVICES', match: comment('kubernetes service portals') },
-    { table: 'nat', chain: 'OUTPUT', target: 'KUBE-SERVICES', match: comment('kubernetes service portals') },
-    { table: 'nat', chain: 'POSTROUTING', target: 'KUBE-POSTROUTING', match: comment('kubernetes postrouting rules') },
-    { table: 'filter', chain: 'INPUT', target: 'KUBE-IPVS-FILTER', match: comment('kubernetes ipvs access filter') },
-    { table: 'filter', chain: 'FORWARD', target: 'KUBE-FORWARD', match: comment('kubernetes forwarding rules') },
-  ];
-  // IPVS mode's sets are kept by IpvsExecutor, beside the virtual servers they mirror.
-  return { family: options.family, tables: { nat, filter }, jumps, ipsets: [] };
-}
-
-/** Chains from each rule's arguments. */
-function chains(list: readonly (readonly [string, readonly (readonly string[])[]])[]): Map<string, readonly Rule[]> {
-  return new Map(list.map(([chain, rules]) => [chain, rules.map(ruleText)]));
+/**
+ * The real servers for a set of selected endpoints. Terminating endpoints that still serve stay as weight-0 reals:
+ * their connections drain, no new ones arrive. `onlyNode`: a Local policy's, whose draining endpoints are its own.
+ */
+function realServers(entry: ServiceEntry, family: IPFamily, selected: readonly Endpoint[], onlyNode: string | undefined): RealServer[] {
+  const draining = entry.endpoints.filter((e) => e.family === family && e.terminating && e.serving && !selected.includes(e) && (onlyNode === undefined || e.nodeName === onlyNode));
+  return [...selected.map((e) => ({ address: e.ip, port: e.port, weight: 1 })), ...draining.map((e) => ({ address: e.ip, port: e.port, weight: 0 }))];
 }

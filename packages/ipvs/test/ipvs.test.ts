@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { addressChanges, defaultIpvsPlannerOptions, managedAddresses, ipvsChanges, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
-import { buildSnapshot } from '@hybrid-proxy/model';
+import { buildSnapshot, type NodeInfo, type Snapshot } from '@hybrid-proxy/model';
+
+const withNode = (snapshot: Snapshot, node: NodeInfo): Snapshot => ({ ...snapshot, node });
 
 const snapshot = buildSnapshot(
   [
@@ -25,11 +27,11 @@ describe('planIpvs', () => {
 
   it('masquerades by each family\'s own detector: none for IPv6 when the cluster CIDR is IPv4 only', () => {
     const masq = (family: 4 | 6, localTraffic: Parameters<typeof planIpvs>[1]['localTraffic']) =>
-      planIpvs(snapshot, { ...defaultIpvsPlannerOptions, family, localTraffic }).iptables.tables.nat.get('KUBE-SERVICES')!.filter((r) => r.includes('KUBE-MARK-MASQ'));
+      planIpvs(snapshot, { ...defaultIpvsPlannerOptions, family, localTraffic }).iptables.tables.nat.get('KUBE-SERVICES')!.filter((r) => r.includes('KUBE-MARK-MASQ') && r.includes('CLUSTER-IP'));
     const v4Only = { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24'] } as const;
     expect(masq(6, v4Only)).toEqual([]);
     expect(masq(4, v4Only)).toEqual([expect.stringMatching(/^! -s 198\.18\.1\.0\/24 -m comment .* -j KUBE-MARK-MASQ$/)]);
-    expect(masq(6, { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24', 'fd00:18:1::/64'] })).toEqual([expect.stringMatching(/^! -s fd00:18:1::\/64 .*KUBE-CLUSTER-IP-6 dst,dst -j KUBE-MARK-MASQ$/)]);
+    expect(masq(6, { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24', 'fd00:18:1::/64'] })).toEqual([expect.stringMatching(/^! -s fd00:18:1::\/64 .*KUBE-6-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ$/)]);
     expect(masq(6, { mode: 'InterfaceNamePrefix', interfaceNamePrefix: 'veth' })).toEqual([expect.stringMatching(/^! -i veth\+ -m comment/)]);
     expect(masq(4, { mode: 'BridgeInterface', bridgeInterface: 'cbr0' })).toEqual([expect.stringMatching(/^! -i cbr0 -m comment/)]);
   });
@@ -45,6 +47,90 @@ describe('planIpvs', () => {
     const many = buildSnapshot(Array.from({ length: 500 }, (_, i) => ({ kind: 'Service', metadata: { name: `s${i}`, namespace: 'ns' }, spec: { clusterIP: `198.19.${i >> 8}.${i & 255}`, ports: [{ port: 80 }] } })), []);
     const count = (p: ReturnType<typeof planIpvs>) => [...p.iptables.tables.nat.values(), ...p.iptables.tables.filter.values()].reduce((n, r) => n + r.length, 0);
     expect(count(planIpvs(many, defaultIpvsPlannerOptions))).toBe(count(planIpvs(snapshot, defaultIpvsPlannerOptions)));
+  });
+});
+
+const external = withNode(buildSnapshot(
+  [
+    { kind: 'Service', metadata: { name: 'np', namespace: 'ext' }, spec: { type: 'NodePort', clusterIP: '198.19.2.10', clusterIPs: ['198.19.2.10', 'fd00:19::2:10'], ipFamilies: ['IPv4', 'IPv6'], ports: [{ name: 'http', port: 80, nodePort: 30080 }] } },
+    {
+      kind: 'Service',
+      metadata: { name: 'lb', namespace: 'ext' },
+      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32001, clusterIP: '198.19.2.20', externalIPs: ['198.18.50.1'], loadBalancerSourceRanges: ['198.18.60.0/24', '198.18.0.1/32'], ports: [{ name: 'http', port: 80, nodePort: 30081 }] },
+      status: { loadBalancer: { ingress: [{ ip: '198.18.70.1' }, { ip: '198.18.70.9', ipMode: 'Proxy' }] } },
+    },
+    { kind: 'Service', metadata: { name: 'sctp', namespace: 'ext' }, spec: { type: 'NodePort', clusterIP: '198.19.2.30', ports: [{ name: 'assoc', protocol: 'SCTP', port: 9000, nodePort: 30900 }] } },
+  ],
+  [
+    { kind: 'EndpointSlice', metadata: { name: 'np-4', namespace: 'ext', labels: { 'kubernetes.io/service-name': 'np' } }, addressType: 'IPv4', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['198.18.1.41'], nodeName: 'n1' }, { addresses: ['198.18.1.42'], nodeName: 'n2' }] },
+    { kind: 'EndpointSlice', metadata: { name: 'np-6', namespace: 'ext', labels: { 'kubernetes.io/service-name': 'np' } }, addressType: 'IPv6', ports: [{ name: 'http', port: 8080 }], endpoints: [{ addresses: ['fd00:18:1::41'], nodeName: 'n1' }] },
+    {
+      kind: 'EndpointSlice',
+      metadata: { name: 'lb-4', namespace: 'ext', labels: { 'kubernetes.io/service-name': 'lb' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080 }],
+      endpoints: [{ addresses: ['198.18.1.43'], nodeName: 'n1' }, { addresses: ['198.18.1.44'], nodeName: 'n2' }, { addresses: ['198.18.1.45'], nodeName: 'n1', conditions: { ready: false, serving: true, terminating: true } }],
+    },
+    { kind: 'EndpointSlice', metadata: { name: 'sctp-4', namespace: 'ext', labels: { 'kubernetes.io/service-name': 'sctp' } }, addressType: 'IPv4', ports: [{ name: 'assoc', protocol: 'SCTP', port: 9000 }], endpoints: [{ addresses: ['198.18.1.46'] }] },
+  ],
+), { name: 'n1', zone: '', addresses: ['198.18.0.1', 'fd00:18::1'], podCIDRs: [], goingAway: false });
+const externalOptions = { ...defaultIpvsPlannerOptions, nodeName: 'n1', localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.1.0/24', 'fd00:18:1::/64'] } } as const;
+
+describe('planIpvs, external traffic', () => {
+  it('matches the golden plans: node ports, external and load-balancer IPs, source ranges, Local policy', async () => {
+    await expect(renderIpvsPlan(planIpvs(external, { ...externalOptions, nodePortAddresses: ['198.18.0.1', '198.18.1.1'] }))).toMatchFileSnapshot('./golden/external.v4.txt');
+    await expect(renderIpvsPlan(planIpvs(external, { ...externalOptions, family: 6, nodePortAddresses: ['fd00:18::1'] }))).toMatchFileSnapshot('./golden/external.v6.txt');
+  });
+
+  const plan = planIpvs(external, { ...externalOptions, nodePortAddresses: ['198.18.0.1', '198.18.1.1'] });
+  const reals = (address: string, port: number) => plan.virtualServers.find((vs) => vs.address === address && vs.port === port)?.reals.map((r) => `${r.address}/${r.weight}`);
+  const members = (name: string) => plan.ipsets.find((set) => set.name === name)!.entries;
+
+  it('serves a Cluster node port on every node address with every endpoint, marked for masquerade', () => {
+    expect(reals('198.18.0.1', 30080)).toEqual(['198.18.1.41/1', '198.18.1.42/1']);
+    expect(reals('198.18.1.1', 30080)).toEqual(['198.18.1.41/1', '198.18.1.42/1']);
+    expect(members('KUBE-NODE-PORT-TCP')).toEqual(['30080', '30081']);
+    expect(plan.addresses).not.toContain('198.18.0.1');
+  });
+
+  it("Local policy: external addresses reach this node's endpoints (a draining one at weight 0), the ClusterIP every endpoint", () => {
+    for (const [address, port] of [['198.18.70.1', 80], ['198.18.50.1', 80], ['198.18.0.1', 30081]] as const) expect(reals(address, port)).toEqual(['198.18.1.43/1', '198.18.1.45/0']);
+    expect(reals('198.19.2.20', 80)).toEqual(['198.18.1.43/1', '198.18.1.44/1', '198.18.1.45/0']);
+    expect(members('KUBE-NODE-PORT-LOCAL-TCP')).toEqual(['30081']);
+    expect(members('KUBE-LOAD-BALANCER-LOCAL')).toEqual(['198.18.70.1,tcp:80']);
+    expect(members('KUBE-EXTERNAL-IP-LOCAL')).toEqual(['198.18.50.1,tcp:80']);
+    expect(members('KUBE-EXTERNAL-IP')).toEqual([]);
+    expect(members('KUBE-HEALTH-CHECK-NODE-PORT')).toEqual(['32001']);
+  });
+
+  it('binds external and load-balancer IPs to kube-ipvs0, but not an LB IP in ipMode Proxy', () => {
+    expect(plan.addresses).toEqual(['198.18.50.1', '198.18.70.1', '198.19.2.10', '198.19.2.20', '198.19.2.30']);
+    expect(members('KUBE-IPVS-IPS')).toEqual(plan.addresses);
+  });
+
+  it('admits the source ranges, and the node itself when a range holds its address', () => {
+    expect(members('KUBE-LOAD-BALANCER-FW')).toEqual(['198.18.70.1,tcp:80']);
+    expect(members('KUBE-LOAD-BALANCER-SOURCE-CIDR')).toEqual(['198.18.70.1,tcp:80,198.18.0.1', '198.18.70.1,tcp:80,198.18.60.0/24']);
+    expect(members('KUBE-LOAD-BALANCER-SOURCE-IP')).toEqual(['198.18.70.1,tcp:80,198.18.70.1']);
+    // IPv6 clients are outside every (IPv4) range: the LB IPv6 set has the firewall entry only when it has LB IPs.
+    const v6 = planIpvs(external, { ...externalOptions, family: 6 });
+    expect(v6.ipsets.find((set) => set.name === 'KUBE-6-LOAD-BALANCER-SOURCE-CID')!.entries).toEqual([]);
+  });
+
+  it('matches SCTP node ports per node address, as kube-proxy does', () => {
+    expect(members('KUBE-NODE-PORT-SCTP-HASH')).toEqual(['198.18.0.1,sctp:30900', '198.18.1.1,sctp:30900']);
+  });
+
+  it('names IPv6 sets as kube-proxy does, within ipset\'s 31 characters', () => {
+    const names = planIpvs(external, { ...externalOptions, family: 6 }).ipsets.map((set) => set.name);
+    expect(names).toContain('KUBE-6-NODE-PORT-LOCAL-SCTP-HAS');
+    for (const name of names) expect(name.length).toBeLessThanOrEqual(31);
+  });
+
+  it('plans no node port virtual server without node addresses', () => {
+    const none = planIpvs(external, externalOptions);
+    expect(none.virtualServers.filter((vs) => vs.port >= 30000)).toEqual([]);
+    expect(none.ipsets.find((set) => set.name === 'KUBE-NODE-PORT-TCP')!.entries).toEqual([]);
   });
 });
 

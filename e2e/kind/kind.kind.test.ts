@@ -23,6 +23,22 @@ async function ask(count: number): Promise<string[]> {
   return result.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('web-'));
 }
 
+/** The nodes' InternalIPs, by node name. */
+async function nodeIPs(): Promise<Map<string, string>> {
+  const result = await kubectl(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.status.addresses[?(@.type=="InternalIP")].address}{"\\n"}{end}']);
+  return new Map(result.stdout.trim().split('\n').map((line) => line.split('=') as [string, string]));
+}
+
+/** One GET from this host (outside the cluster) to a node's address: the status and the body, or the failure. */
+async function fromOutside(ip: string, port: number, path: string): Promise<{ status: number; body: string } | { error: string }> {
+  try {
+    const res = await fetch(`http://${ip}:${port}${path}`, { signal: AbortSignal.timeout(3000) });
+    return { status: res.status, body: (await res.text()).trim() };
+  } catch (err) {
+    return { error: (err as Error).name };
+  }
+}
+
 describe('hybrid-proxy in a kind cluster without kube-proxy', () => {
   beforeAll(async () => {
     await requireTool('docker', ['info']);
@@ -59,6 +75,27 @@ describe('hybrid-proxy in a kind cluster without kube-proxy', () => {
     expect(answers).toHaveLength(20);
     expect(new Set(answers).size).toBe(1);
   }, 300_000);
+
+  it('external traffic: a Cluster node port answers on every node; a Local one only where the replica runs, with the client address kept', async () => {
+    const nodes = await nodeIPs();
+    const replicaNode = (await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].spec.nodeName}'])).stdout.trim();
+    const replica = (await kubectl(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout.trim();
+    for (const [name, ip] of nodes) {
+      expect(await fromOutside(ip, 30080, '/hostname'), name).toEqual({ status: 200, body: replica });
+      const local = await fromOutside(ip, 30081, '/clientip');
+      const health = await fromOutside(ip, 30082, '/healthz');
+      if (name === replicaNode) {
+        // netexec's /clientip is the source address the Pod saw: this host's, not a node's.
+        expect(local, name).toMatchObject({ status: 200 });
+        expect([...nodes.values()]).not.toContain((local as { body: string }).body.replace(/:\d+$/, ''));
+        expect(health, name).toMatchObject({ status: 200 });
+        expect(JSON.parse((health as { body: string }).body)).toMatchObject({ service: { namespace: 'default', name: 'web-local' }, localEndpoints: 1 });
+      } else {
+        expect(local, name).toEqual({ error: 'TimeoutError' });
+        expect(health, name).toMatchObject({ status: 503 });
+      }
+    }
+  }, 120_000);
 
   it('serves health on every node', async () => {
     const pods = await kubectl(['-n', 'kube-system', 'get', 'pods', '-l', 'app=hybrid-proxy', '-o', 'jsonpath={.items[*].status.containerStatuses[0].ready}']);

@@ -39,8 +39,8 @@ export interface ProxyBackend {
    * is in place. Asked once per sync period: anything listed is restored with a full sync.
    */
   lostState?(): Promise<readonly string[]>;
-  /** The kernel input this snapshot would produce, touching nothing (`hybrid-proxy plan`). */
-  describe(snapshot: Snapshot): string;
+  /** The kernel input this snapshot would produce, touching nothing (`hybrid-proxy plan`); `local`: the node's addresses. */
+  describe(snapshot: Snapshot, local?: readonly string[]): string;
   /** Removes everything the mode created. */
   cleanup(): Promise<void>;
   /** Ends what the mode keeps running between syncs (tools started ahead), leaving the rules in place. */

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { createRunner } from '@hybrid-proxy/exec';
+import { DUMMY_INTERFACE } from '@hybrid-proxy/ipvs';
 import { XdpCounters } from '@hybrid-proxy/xdp';
 import { UsageError } from './flag-values.js';
 import { createLogger } from './logger.js';
 import { createBackend } from './mode-selection.js';
+import { localAddresses } from './node-port-addresses.js';
 import { cleanupKubeProxyLeftovers } from './kube-proxy-cleanup.js';
 import { hasNetAdmin, PrivilegeError } from './privileges.js';
 import { logIgnoredFields, parseFlags, PROXY_FLAGS, proxyConfigFrom } from './proxy-config.js';
@@ -71,7 +73,9 @@ async function main(argv: readonly string[]): Promise<number> {
       logIgnoredFields(config, logger);
       const snapshot = await readOnce(createSource(config, logger, { watch: false }));
       for (const item of snapshot.invalid) logger.warn('skipped invalid object', { kind: item.kind, object: item.ref, reason: item.reason, detail: item.message });
-      process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot));
+      // The node's addresses, read only: where node ports would be served.
+      const local = await localAddresses(createRunner(), DUMMY_INTERFACE).catch(() => []);
+      process.stdout.write(createBackend(config, createRunner(), logger).describe(snapshot, local));
       return 0;
     }
     case 'cleanup': {

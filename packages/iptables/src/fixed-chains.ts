@@ -58,13 +58,16 @@ export function localnetFirewall(): Rule[] {
   return [ruleText(['!', '-s', '127.0.0.0/8', '-d', '127.0.0.0/8', ...comment('block incoming localnet connections'), '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT', '-j', 'DROP'])];
 }
 
-/** Forwarding of service traffic that a host firewall with a DROP policy would otherwise lose. */
+/**
+ * Forwarding of service traffic that a host firewall with a DROP policy would otherwise lose. Every forwarded packet
+ * of the node walks this chain, so the tree layout accepts established packets first, where kube-proxy's order
+ * (linear) has them wait for two rules: the same verdicts, as a packet is never both INVALID and ESTABLISHED.
+ */
 export function forwardChain(options: PlannerOptions): Rule[] {
-  return [
-    ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'],
-    [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', masqueradeMark(options), '-j', 'ACCEPT'],
-    [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
-  ].map(ruleText);
+  const invalid = ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP'];
+  const marked = [...comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', masqueradeMark(options), '-j', 'ACCEPT'];
+  const established = [...comment('kubernetes forwarding conntrack rule'), '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'];
+  return (options.dispatch === 'linear' ? [invalid, marked, established] : [established, invalid, marked]).map(ruleText);
 }
 
 /** Jumps from the built-in chains into ours, as kube-proxy installs them. `localnet`: the route_localnet guard too. */

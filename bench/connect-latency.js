@@ -11,6 +11,8 @@ const LINKS = {
   pods: { node: '198.19.251.1', peer: '198.19.251.2' },
 };
 export const NON_SERVICE_TARGET = { host: '198.18.200.1', port: 8080 };
+/** The node's address towards the client: where the client reaches node ports. */
+export const NODE_ADDRESS = LINKS.client.node;
 const NAT_HOOKS = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n';
 /**
  * Nodes the same kind of connection is routed through instead, for comparison. A nat table with no rule does not

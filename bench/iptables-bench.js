@@ -4,7 +4,7 @@ import { createRunner, runChecked, StandbyCommand } from '@hybrid-proxy/exec';
 import { createPlanMemo, defaultPlannerOptions, iptablesTools, IptablesExecutor, planIptables } from '@hybrid-proxy/iptables';
 import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticSlice, syntheticVip } from '@hybrid-proxy/lab';
 import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
-import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NON_SERVICE_TARGET, TRACKED_EMPTY_TARGET } from './connect-latency.js';
+import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NODE_ADDRESS, NON_SERVICE_TARGET, TRACKED_EMPTY_TARGET } from './connect-latency.js';
 import { count, median, ms, msSpread, spread, time } from './measure.js';
 
 const ENDPOINTS = 10;
@@ -12,6 +12,8 @@ const PLAN_RUNS = 5;
 const CHANGE_RUNS = 15;
 const FLOOR_RUNS = 9;
 const CONNECTS = Number(process.env.BENCH_CONNECTS ?? 5000);
+/** Of every 10 Services, this many are NodePort Services: 3,000 node ports at 10,000 Services. */
+const NODE_PORTS_PER_10 = 3;
 
 export const LAYOUTS = {
   'hybrid-proxy': { dispatch: 'tree', endpointChains: 'inline' },
@@ -28,7 +30,7 @@ const options = (layout) => ({ ...BASE, ...LAYOUTS[layout] });
  * so only that Service is joined again.
  */
 function cluster(n) {
-  const { services, slices } = syntheticCluster(n, ENDPOINTS);
+  const { services, slices } = syntheticObjects(n);
   const assembler = new SnapshotAssembler();
   return {
     initial: assembler.assemble(services.map((s) => convertService(s).value), slices.map((s) => convertEndpointSlice(s).value)),
@@ -42,6 +44,21 @@ function cluster(n) {
       return assembler.snapshot();
     },
   };
+}
+
+/**
+ * The synthetic cluster, with NODE_PORTS_PER_10 of every 10 Services of type NodePort, their node ports counted up
+ * from 30000 in Service order (past the API server's default range, which holds 2,768: clusters this size widen it).
+ */
+function syntheticObjects(n) {
+  const { services, slices } = syntheticCluster(n, ENDPOINTS);
+  let next = 30_000;
+  for (const [i, service] of services.entries()) {
+    if (i % 10 >= NODE_PORTS_PER_10) continue;
+    service.spec.type = 'NodePort';
+    service.spec.ports[0].nodePort = next++;
+  }
+  return { services, slices };
 }
 
 const rulesOf = (plan) => [...plan.tables.nat.values(), ...plan.tables.filter.values()].reduce((a, r) => a + r.length, 0);
@@ -87,10 +104,17 @@ async function rawRestore(prefix, plan, input, tools) {
   }
 }
 
+const firstMiddleLast = (list) => [list[0], list[list.length >> 1], list.at(-1)];
+
 /** First, middle and last Service in KUBE-SERVICES order (kube-proxy's walk), as connect targets. */
 function vipTargets(snapshot) {
-  const keys = [...snapshot.entries.keys()];
-  return [keys[0], keys[keys.length >> 1], keys.at(-1)].map((key) => ({ host: syntheticVip(Number(/svc-(\d+):/.exec(key)[1])), port: 80 }));
+  return firstMiddleLast([...snapshot.entries.keys()]).map((key) => ({ host: syntheticVip(Number(/svc-(\d+):/.exec(key)[1])), port: 80 }));
+}
+
+/** First, middle and last node port in KUBE-NODEPORTS order (kube-proxy's walk), on the node's address. */
+function nodePortTargets(snapshot) {
+  const nodePorts = [...snapshot.entries.values()].filter((entry) => entry.service.nodePort !== 0);
+  return firstMiddleLast(nodePorts).map((entry) => ({ host: NODE_ADDRESS, port: entry.service.nodePort }));
 }
 
 async function measureLayout(prefix, n, variant, layout, dataPlane) {
@@ -124,7 +148,7 @@ async function measureLayout(prefix, n, variant, layout, dataPlane) {
     let latency;
     let unhooked;
     if (lab) {
-      latency = await lab.measure([...vipTargets(snapshot), NON_SERVICE_TARGET, EMPTY_RULESET_TARGET, TRACKED_EMPTY_TARGET], CONNECTS);
+      latency = await lab.measure([...vipTargets(snapshot), ...nodePortTargets(snapshot), NON_SERVICE_TARGET, EMPTY_RULESET_TARGET, TRACKED_EMPTY_TARGET], CONNECTS);
       // The control: the same tables left in the kernel, with no jump into them from a hook. What a
       // non-service connection still pays then is the tables' presence (and the connection tracking their NAT
       // rules turn on), not the rules it walks.
@@ -144,7 +168,7 @@ async function measureLayout(prefix, n, variant, layout, dataPlane) {
 }
 
 function planning(n) {
-  const snapshot = buildSnapshot(...Object.values(syntheticCluster(n, ENDPOINTS)));
+  const snapshot = buildSnapshot(...Object.values(syntheticObjects(n)));
   const rows = [];
   for (const layout of Object.keys(LAYOUTS)) {
     const cold = [];
@@ -177,7 +201,7 @@ const MEMORY_RUNS = 3;
  * Each figure is the median of MEMORY_RUNS runs, with the range.
  */
 async function proxyMemory(n) {
-  const { services, slices } = syntheticCluster(n, ENDPOINTS);
+  const { services, slices } = syntheticObjects(n);
   const runs = [];
   for (let run = 0; run < MEMORY_RUNS; run++) {
     const node = await ScaleNode.start({ objects: [...services, ...slices], proxyArgs: ['--iptables-variant', 'nft', '--cluster-cidr', '198.18.0.0/16'] });
@@ -221,10 +245,12 @@ export async function iptablesSection(scales) {
   const lines = [
     '## iptables mode at scale: hybrid-proxy\'s layout against kube-proxy\'s',
     '',
-    `Each Service has one TCP port and ${ENDPOINTS} ready endpoints. **hybrid-proxy**: KUBE-SERVICES holds an ipset gate into a 16×16 goto`,
-    'tree of 256 leaves, and endpoints are DNAT rules inline in the service chain (hairpin by a set). **kube-proxy**: one',
-    'KUBE-SERVICES rule per Service and a KUBE-SEP chain per endpoint (`--dispatch linear`). The middle layout keeps the',
-    'tree but has KUBE-SEP chains, to show what the chains alone cost.',
+    `Each Service has one TCP port and ${ENDPOINTS} ready endpoints; ${NODE_PORTS_PER_10} of every 10 are NodePort Services (${count(Math.round(largest * NODE_PORTS_PER_10 / 10))} node ports at ${count(largest)}).`,
+    '**hybrid-proxy**: KUBE-SERVICES holds an ipset gate into a 16×16 goto tree of 256 leaves, node ports sit in a',
+    '16-way tree keyed on the port, and endpoints are DNAT rules inline in the service chain (hairpin by a set).',
+    '**kube-proxy**: one KUBE-SERVICES rule per Service, one KUBE-NODEPORTS rule per node port and a KUBE-SEP chain per',
+    'endpoint (`--dispatch linear`). The middle layout keeps the trees but has KUBE-SEP chains, to show what the chains',
+    'alone cost.',
     '',
     '### Control plane',
     '',
@@ -264,26 +290,29 @@ export async function iptablesSection(scales) {
     '',
     `New-connection latency at ${count(largest)} × ${ENDPOINTS}: medians of ${count(CONNECTS)} interleaved TCP connects from a client namespace through the`,
     'node namespace to a Pod namespace. VIPs are the first, middle and last Service in kube-proxy\'s KUBE-SERVICES order;',
-    'the non-service connection goes to a Pod address directly. The same client also connects to a Pod address through',
+    'node ports the first, middle and last in its KUBE-NODEPORTS order, on the node\'s address (masqueraded, as the',
+    'VIPs are for this client outside the cluster CIDR); the non-service connection goes to a Pod address directly. The same client also connects to a Pod address through',
     'two baseline nodes, interleaved with the others; the order of the targets rotates each round, so none is always',
     'first. The empty ruleset: a nat table with its hooks and no rule. On this kernel such a table does not turn on',
     'connection tracking (the namespace\'s conntrack count stays 0), so its hooks return at once; any NAT rule turns it',
     'on for every packet of the namespace, as on every Kubernetes node even before a proxy runs (kubelet\'s',
     'KUBE-FIREWALL rule matches on conntrack state) and on every node that runs a NAT-based proxy. So the second baseline, the',
     'tracking empty ruleset, is the same table with one MASQUERADE rule for a source no packet has. Ratios: the slowest',
-    'VIP to the fastest, and the non-service connection to each baseline. Before any rule is loaded, the lab settles:',
+    'VIP to the fastest, the slowest of VIPs and node ports to the fastest, and the non-service connection to each baseline. Before any rule is loaded, the lab settles:',
     'the node and the empty ruleset are compared with no rule on either until they agree within 2% twice (A/A).',
     'Control: the same tables still loaded in the node, with every jump from the built-in chains flushed, so no packet',
     'reaches a rule of ours but connections are still tracked: against the tracking baseline, what is left is what the',
     'tables cost by being there.',
     '',
-    '| iptables | layout | A/A before rules | first VIP | middle VIP | last VIP | slowest / fastest VIP | non-service | empty ruleset | tracking empty ruleset | non-service / empty ruleset | non-service / tracking empty ruleset | control: tables loaded, unhooked, / tracking empty ruleset |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| iptables | layout | A/A before rules | first VIP | middle VIP | last VIP | slowest / fastest VIP | first node port | middle node port | last node port | slowest / fastest of VIPs and node ports | non-service | empty ruleset | tracking empty ruleset | non-service / empty ruleset | non-service / tracking empty ruleset | control: tables loaded, unhooked, / tracking empty ruleset |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of rows.filter((row) => row.latency)) {
-    const [first, middle, last, nonService, emptyRuleset, tracked] = r.latency;
+    const [first, middle, last, firstPort, middlePort, lastPort, nonService, emptyRuleset, tracked] = r.latency;
     const vips = [first, middle, last];
-    lines.push(`| ${r.variant} | ${r.layout} | ${ratio(r.settled.ratio)} after ${r.settled.seconds.toFixed(0)} s | ${first.toFixed(0)} µs | ${middle.toFixed(0)} µs | ${last.toFixed(0)} µs | ${ratio(Math.max(...vips) / Math.min(...vips))} | ${nonService.toFixed(0)} µs | ${emptyRuleset.toFixed(0)} µs | ${tracked.toFixed(0)} µs | ${ratio(nonService / emptyRuleset)} | ${ratio(nonService / tracked)} | ${ratio(r.unhooked[0] / r.unhooked[2])} |`);
+    const all = [...vips, firstPort, middlePort, lastPort];
+    const us = (x) => `${x.toFixed(0)} µs`;
+    lines.push(`| ${r.variant} | ${r.layout} | ${ratio(r.settled.ratio)} after ${r.settled.seconds.toFixed(0)} s | ${us(first)} | ${us(middle)} | ${us(last)} | ${ratio(Math.max(...vips) / Math.min(...vips))} | ${us(firstPort)} | ${us(middlePort)} | ${us(lastPort)} | ${ratio(Math.max(...all) / Math.min(...all))} | ${nonService.toFixed(0)} µs | ${emptyRuleset.toFixed(0)} µs | ${tracked.toFixed(0)} µs | ${ratio(nonService / emptyRuleset)} | ${ratio(nonService / tracked)} | ${ratio(r.unhooked[0] / r.unhooked[2])} |`);
   }
   lines.push(
     '',

@@ -71,23 +71,30 @@ function pad(text: string, width: number): string {
 
 /** The live table: per Service, requests, failures, rate, and how answers spread over the backends. */
 export function renderTable(report: LabReport): string {
+  // The datapath counts a backend's replies whatever door the request came in by: for a Service with several
+  // doors, its counted shares are compared with the answers the client saw through all of them.
+  const doors = new Map<string, ServiceReport[]>();
+  for (const s of report.services) doors.set(s.service, [...(doors.get(s.service) ?? []), s]);
   const rows = report.services.map((s) => {
-    const answered = s.requests - s.failures;
+    const group = s.countedBackends && (doors.get(s.service)?.length ?? 0) > 1 ? doors.get(s.service)! : [s];
+    const seen: Record<string, number> = {};
+    for (const row of group) for (const [name, n] of Object.entries(row.backends)) seen[name] = (seen[name] ?? 0) + n;
+    const answered = group.reduce((sum, row) => sum + row.requests - row.failures, 0);
     const counted = Object.values(s.countedBackends ?? {}).reduce((a, b) => a + b, 0);
     const percent = (n: number, of: number) => `${of ? Math.round((100 * n) / of) : 0}%`;
     // Observed by the client / counted in the datapath, per backend.
-    const spread = Object.entries(s.backends)
+    const spread = Object.entries(seen)
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([name, n]) => `${name} ${percent(n, answered)}${s.countedBackends ? `/${percent(s.countedBackends[name] ?? 0, counted)}` : ''}`)
       .join('  ');
     const errors = Object.entries(s.errors).map(([code, n]) => `${code}×${n}`).join(' ');
     const rate = report.durationSeconds > 0 ? (s.requests / report.durationSeconds).toFixed(0) : '0';
     const pps = s.pps === undefined ? '-' : s.pps.toFixed(0);
-    return [s.service, VIA_LABEL[s.via], `${s.vip}:${s.port}/${s.protocol}`, String(s.requests), String(s.failures), rate, pps, spread || (errors ? `(${errors})` : '-')];
+    return [s.service, VIA_LABEL[s.via], `${s.vip}:${s.port}/${s.protocol}`, String(s.requests), String(s.failures), rate, pps, (spread || (errors ? `(${errors})` : '-')) + (group.length > 1 ? '  (all doors)' : '')];
   });
   const header = ['SERVICE', 'VIA', 'ADDRESS', 'REQUESTS', 'FAILED', 'REQ/S', 'PPS', 'SPREAD: CLIENT-SEEN/COUNTED'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)) + 2);
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : pad(c, widths[i]!))).join('');
-  const legend = 'VIA: how the client reached the Service (its ClusterIP, or from outside the node a node port, an external IP, a load-balancer IP). PPS: packets/s to the ClusterIP, counted in the datapath (eBPF). SPREAD: share of answers the client saw / share of reply packets counted per backend.';
+  const legend = 'VIA: how the client reached the Service (its ClusterIP, or from outside the node a node port, an external IP, a load-balancer IP). PPS: packets/s to the ClusterIP, counted in the datapath (eBPF). SPREAD: share of answers the client saw / share of reply packets counted per backend (on a ClusterIP row, through every door of its Service when it has several).';
   return [`hybrid-proxy lab · mode ${report.mode} · ${report.durationSeconds.toFixed(0)} s`, line(header), ...rows.map(line), legend].join('\n') + '\n';
 }

@@ -27,6 +27,13 @@ describe('hybrid-proxy lab', () => {
       { service: 'shop/web:http', via: 'NodePort', address: '198.18.0.1:30080', failures: 0, backends: ['web-1', 'web-2', 'web-3'] },
     ]);
     expect(Object.keys(byName.get('shop/gateway:http')!.backends).sort()).toEqual(['gateway-1', 'gateway-2']);
+    // The datapath counts gateway-1's replies through all three doors: its share is the client's over all of them
+    // (a half of the ClusterIP's answers and all of the node port's and the LB IP's), about 5/6.
+    const gateway = report.services.filter((s) => s.service === 'shop/gateway:http');
+    const seenShare = gateway.reduce((n, s) => n + (s.backends['gateway-1'] ?? 0), 0) / gateway.reduce((n, s) => n + s.requests - s.failures, 0);
+    const counted = byName.get('shop/gateway:http')!.countedBackends!;
+    expect(seenShare).toBeGreaterThan(0.7);
+    expect(Math.abs(counted['gateway-1']! / (counted['gateway-1']! + counted['gateway-2']!) - seenShare)).toBeLessThan(0.05);
     const web = byName.get('shop/web:http')!;
     expect(web).toMatchObject({ vip: '198.19.0.10', port: 80, protocol: 'TCP', failures: 0 });
     expect(web.requests).toBeGreaterThan(30);

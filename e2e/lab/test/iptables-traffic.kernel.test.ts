@@ -156,6 +156,10 @@ describe.each(CASES)('iptables mode with iptables-%s, %s dispatch', (variant, di
     const mark = node.logMark;
     await writeFile(file, (await readFile(file, 'utf8')).replace(new RegExp(`\\n  - \\{ addresses: \\[${ip.replace(/\./g, '\\.')}\\].*\\n`), '\n'));
     await node.waitForSync(mark);
+    // Under emulation a late sync of an earlier change may be the one logged first: wait, well inside the UDP
+    // conntrack timeout, for the sync that removes the flow's entry (its reply source is the removed Pod).
+    const flowToRemoved = async () => (await runChecked(node.topology.node.run, 'conntrack', ['-L', '-p', 'udp', '--orig-dst', DNS.ip, '--sport', '40053', '--reply-src', ip])).stdout.trim();
+    await expect.poll(flowToRemoved, { timeout: 15_000, interval: 250 }).toBe('');
     // The removed Pod still answers (it is only out of the slice): without the cleanup the flow would stay with it.
     const [after] = await node.traffic.burst([pinned], { count: 5, concurrency: 1 });
     expect(after!.failed).toBe(0);

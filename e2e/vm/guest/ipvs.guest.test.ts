@@ -21,7 +21,7 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hp-ipvs-'));
     await cp(FIXTURES, dir, { recursive: true });
-    node = await LabNode.start({ manifests: dir, mode: 'ipvs', counters: 'off', proxyArgs: ['--ipvs-exclude-cidrs', '198.18.201.0/24', '--ipvs-tcp-timeout', '15m', '--ipvs-udp-timeout', '45s', '--conntrack-tcp-timeout-established', '2h'] });
+    node = await LabNode.start({ manifests: dir, mode: 'ipvs', counters: 'off', proxyArgs: ['--sync-period', '3s', '--ipvs-exclude-cidrs', '198.18.201.0/24', '--ipvs-tcp-timeout', '15m', '--ipvs-udp-timeout', '45s', '--conntrack-tcp-timeout-established', '2h'] });
   });
   afterAll(async () => {
     await node?.destroy();
@@ -107,6 +107,9 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     expect((await ipvsadm(['-Ln'])).stdout).toMatch(/TCP\s+198\.18\.200\.1:9999 rr/);
     expect((await ipvsadm(['-Ln'])).stdout).toMatch(/TCP\s+198\.18\.201\.1:9999 rr/);
     expect((await runChecked(node.topology.node.run, 'ip', ['-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout).toContain('198.18.201.1/32');
+    // Two sync periods of checks against the ledger: the foreign servers are nobody's drift.
+    await new Promise((r) => setTimeout(r, 7000));
+    expect((await node.metrics()).find((s) => s.name === 'hybrid_proxy_lost_state_repairs_total')?.value ?? 0).toBe(0);
   });
 
   it('stops serving the VIP of a deleted Service', async () => {
@@ -117,6 +120,29 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     expect(result!.ok).toBe(0);
     expect((await ipvsadm(['-Ln'])).stdout).not.toContain('198.19.1.53');
     expect((await runChecked(node.topology.node.run, 'ip', ['-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout).not.toContain('198.19.1.53');
+  });
+});
+
+describe('hybrid-proxy --mode ipvs after someone else edits its state', () => {
+  let node: LabNode;
+  const ipvsadm = (args: string[]) => runChecked(node.topology.node.run, 'ipvsadm', args);
+  beforeAll(async () => {
+    node = await LabNode.start({ manifests: FIXTURES, mode: 'ipvs', counters: 'off', proxyArgs: ['--sync-period', '3s'] });
+  });
+  afterAll(async () => node?.destroy());
+
+  it('restores, within a sync period, a virtual server and a set member that were deleted', async () => {
+    const repairs = async () => (await node.metrics()).find((s) => s.name === 'hybrid_proxy_lost_state_repairs_total')?.value ?? 0;
+    const before = await repairs();
+    // Partial syncs diff against what the proxy applied; only the periodic check reads the kernel back.
+    await ipvsadm(['-D', '-t', `${WEB.ip}:80`]);
+    await runChecked(node.topology.node.run, 'ipset', ['del', 'KUBE-CLUSTER-IP', `${WEB.ip},tcp:80`]);
+    await expect.poll(async () => (await ipvsadm(['-Ln'])).stdout, { timeout: 60_000, interval: 1000 }).toMatch(/TCP\s+198\.19\.1\.10:80 rr/);
+    expect((await runChecked(node.topology.node.run, 'ipset', ['list', 'KUBE-CLUSTER-IP'])).stdout).toContain(`${WEB.ip},tcp:80`);
+    expect(await repairs()).toBeGreaterThan(before);
+    const [result] = await node.traffic.burst([WEB], { count: 30, concurrency: 2 });
+    expect(result!.failed).toBe(0);
+    expect(Object.keys(result!.backends).sort()).toEqual(['web-a', 'web-b', 'web-c']);
   });
 });
 

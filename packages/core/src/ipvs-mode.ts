@@ -58,7 +58,6 @@ export class IpvsMode implements ProxyBackend {
       family,
       apply: async () => {
         const result = await executor.apply(plan, options);
-        // IPVS state is diffed against the kernel on every sync, so each sync is in effect a full one.
         const changed = result.ipvsCommands + result.ipsetCommands + result.addressCommands > 0;
         return { kind: options.full ? 'full' : changed ? 'partial' : 'unchanged', rulesPerTable: result.rulesPerTable } as const;
       },
@@ -68,14 +67,14 @@ export class IpvsMode implements ProxyBackend {
         this.options.metrics?.restoreFailures.inc({ ip_family: ipFamilyLabel(family) });
         this.options.logger.error('the kernel refused the update', { family, error: (err as Error).message });
       }
-      for (const other of this.executors.values()) other.iptables.invalidate();
+      for (const other of this.executors.values()) other.invalidate();
     });
   }
 
-  /** The virtual servers, sets and kube-ipvs0 addresses are read back on every sync; the iptables rules are not. */
+  /** Virtual servers, set members, kube-ipvs0 addresses and rules that someone else changed since the last sync. */
   async lostState(): Promise<string[]> {
     const lost: string[] = [];
-    for (const [family, executor] of this.executors) for (const what of await executor.iptables.lostState()) lost.push(`IPv${family}: ${what}`);
+    for (const [family, executor] of this.executors) for (const what of await executor.lostState()) lost.push(`IPv${family}: ${what}`);
     return lost;
   }
 

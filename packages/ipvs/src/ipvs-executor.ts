@@ -41,20 +41,34 @@ export class IpvsUnavailableError extends Error {
   }
 }
 
-/** IPVS did not take the change; `remaining` is what still differs from the plan, read back from the kernel. */
+/** IPVS did not take the change; `remaining` is what still differs from the plan, when the kernel was read back. */
 export class IpvsRestoreError extends Error {
   constructor(
     readonly stderr: string,
     readonly remaining: readonly string[],
   ) {
-    super(`ipvsadm -R did not apply the change${stderr ? `: ${stderr.split('\n').slice(0, 3).join('; ')}` : ''} (${remaining.length} differences remain${remaining.length ? `, e.g. ${remaining[0]}` : ''})`);
+    super(`ipvsadm -R did not apply the change${stderr ? `: ${stderr.split('\n').slice(0, 3).join('; ')}` : ''}${remaining.length ? ` (${remaining.length} differences remain, e.g. ${remaining[0]})` : ''}`);
     this.name = 'IpvsRestoreError';
   }
 }
 
-/** Reads the kernel's IPVS, ipset and kube-ipvs0 state and applies only the differences. */
+/** What the last apply left in the kernel, as this executor wrote it: what a partial sync diffs against. */
+interface Ledger {
+  readonly virtualServers: readonly VirtualServer[];
+  readonly ipsets: readonly IpsetPlan[];
+  readonly sets: SavedIpsets;
+  readonly addresses: readonly string[];
+}
+
+function ledgerOf(plan: IpvsPlan): Ledger {
+  const sets: SavedIpsets = { sets: new Map(plan.ipsets.map((set) => [set.name, { type: set.type, entries: new Set(set.entries) }])) };
+  return { virtualServers: plan.virtualServers, ipsets: plan.ipsets, sets, addresses: plan.addresses };
+}
+
+/** Applies the IPVS, ipset and kube-ipvs0 state of a plan: a full sync against the kernel, partial ones against a ledger. */
 export class IpvsExecutor {
   readonly iptables: IptablesExecutor;
+  private ledger: Ledger | undefined;
 
   constructor(private readonly options: IpvsExecutorOptions) {
     this.iptables = new IptablesExecutor({ runner: options.runner, family: options.family, variant: options.iptablesVariant ?? 'auto' });
@@ -97,14 +111,37 @@ export class IpvsExecutor {
     await runChecked(this.options.runner, 'ipvsadm', ['--set', String(timeouts.tcp), String(timeouts.tcpFin), String(timeouts.udp)]);
   }
 
+  /**
+   * Full (the first time, when asked, and after any failure): reads the kernel's virtual servers, sets and kube-ipvs0
+   * addresses, applies the differences and reads the servers back. Partial: diffs the plan against the ledger of what
+   * the last apply left, so a change costs what it changes and reads nothing back; someone else's edits to our state
+   * are found by lostState(), once per sync period, and repaired by a full sync.
+   */
   async apply(plan: IpvsPlan, options: { full?: boolean } = {}): Promise<IpvsApplyResult> {
+    try {
+      const result = options.full || !this.ledger ? await this.applyFull(plan, options) : await this.applyPartial(plan, this.ledger);
+      this.ledger = ledgerOf(plan);
+      return result;
+    } catch (err) {
+      this.ledger = undefined;
+      throw err;
+    }
+  }
+
+  /** The next apply is a full one (after a failure elsewhere, or to start afresh). */
+  invalidate(): void {
+    this.ledger = undefined;
+    this.iptables.invalidate();
+  }
+
+  private async applyFull(plan: IpvsPlan, options: { full?: boolean }): Promise<IpvsApplyResult> {
     const { runner } = this.options;
     await this.ensureDummy();
     // Sets first: the iptables rules match on them. What they held before says which node ports were ours.
     const sets = parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout);
     const ipsetLines = ipsetChanges(sets, plan.ipsets);
     if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
-    const rules = await this.iptables.apply(plan.iptables, options);
+    const rules = await this.iptables.apply(plan.iptables, { ...options, full: true });
     const bound = managedAddresses(await this.boundAddresses(), plan.addresses, this.options.excludeCIDRs ?? []);
     const addressLines = addressChanges(bound, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
@@ -112,6 +149,49 @@ export class IpvsExecutor {
     const ipvsLines = ipvsChanges(await this.ownVirtualServers(owns), plan.virtualServers);
     if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan, owns);
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+  }
+
+  /** Only what changed since the ledger: new addresses, set members and servers first, removals after. */
+  private async applyPartial(plan: IpvsPlan, ledger: Ledger): Promise<IpvsApplyResult> {
+    const { runner } = this.options;
+    const ipsetLines = ipsetChanges(ledger.sets, plan.ipsets);
+    if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
+    const rules = await this.iptables.apply(plan.iptables);
+    const addressLines = addressChanges(ledger.addresses, plan.addresses);
+    if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
+    const ipvsLines = ipvsChanges(ledger.virtualServers, plan.virtualServers);
+    if (ipvsLines.length > 0) {
+      // ipvsadm goes on after a refused line: any complaint fails the sync, and the next one is full.
+      const result = await runner.run('ipvsadm', ['-R'], { input: ipvsLines.join('\n') + '\n' });
+      if (result.exitCode !== 0 || result.stderr.trim() !== '') throw new IpvsRestoreError(result.stderr.trim() || `exit ${result.exitCode}`, []);
+    }
+    return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+  }
+
+  /**
+   * What someone else changed of the state the last apply left (virtual servers, set members, kube-ipvs0 addresses,
+   * the iptables rules), in words; empty when all is as applied. Reads the kernel: asked once per sync period.
+   */
+  async lostState(): Promise<string[]> {
+    const lost = await this.iptables.lostState();
+    const ledger = this.ledger;
+    if (!ledger) return lost;
+    const sets = parseIpsetSave((await this.options.runner.run('ipset', ['save'])).stdout);
+    for (const [name, { entries }] of ledger.sets.sets) {
+      const present = sets.sets.get(name)?.entries;
+      if (!present) lost.push(`set ${name} is gone`);
+      else if (present.size !== entries.size || [...entries].some((e) => !present.has(e))) lost.push(`set ${name} holds ${present.size} members, not the ${entries.size} applied`);
+    }
+    const exists = (await this.options.runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0;
+    const bound = new Set(exists ? await this.boundAddresses() : []);
+    const unbound = ledger.addresses.filter((ip) => !bound.has(ip.split('/')[0]!));
+    if (!exists) lost.push(`${DUMMY_INTERFACE} is gone`);
+    else if (unbound.length > 0) lost.push(`${unbound.length} addresses left ${DUMMY_INTERFACE}, e.g. ${unbound[0]}`);
+    // Addresses in --ipvs-exclude-cidrs are someone else's, and so are their virtual servers: not ours to miss.
+    const managed = managedAddresses([...bound], ledger.addresses, this.options.excludeCIDRs ?? []);
+    const differences = ipvsChanges(await this.ownVirtualServers(this.ownership([...managed, ...ledger.addresses], sets, ledger)), ledger.virtualServers);
+    if (differences.length > 0) lost.push(`${differences.length} virtual or real servers differ from the applied ones, e.g. ${differences[0]}`);
+    return lost;
   }
 
   /**

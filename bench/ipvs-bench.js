@@ -1,11 +1,11 @@
 // IPVS sync time inside the VM lane (Debian's kernel under qemu, TCG-emulated: absolute times are slow; compare
 // within the table). Run by bench/run.js on the host; with --guest it is the part that runs inside the VM.
 import { fileURLToPath } from 'node:url';
-import { IpvsExecutor, planIpvs, defaultIpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { createIpvsPlanMemo, IpvsExecutor, planIpvs, defaultIpvsPlannerOptions } from '@hybrid-proxy/ipvs';
 import { createRunner, runChecked } from '@hybrid-proxy/exec';
 import { addNamespace, deleteNamespace, namespacePrefix, runInVm } from '@hybrid-proxy/lab';
-import { buildSnapshot } from '@hybrid-proxy/model';
-import { syntheticCluster as clusterObjects } from '@hybrid-proxy/lab';
+import { convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
+import { syntheticCluster as clusterObjects, syntheticSlice } from '@hybrid-proxy/lab';
 import { median, ms, count, time } from './measure.js';
 
 const ENDPOINTS = 10;
@@ -48,20 +48,28 @@ async function guest(scales) {
       const executor = new IpvsExecutor({ runner, family: 4, iptablesVariant: 'nft' });
       await executor.preflight();
       await executor.setSysctls();
-      const plan = planIpvs(buildSnapshot(services, slices), { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } });
+      // As the proxy holds the cluster: an assembler that re-joins only the Service a change touches, and a plan
+      // memo that keeps every other Service port's virtual servers and set members.
+      const assembler = new SnapshotAssembler();
+      const memo = createIpvsPlanMemo();
+      const options = { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } };
+      const plan = planIpvs(assembler.assemble(services.map((s) => convertService(s).value), slices.map((s) => convertEndpointSlice(s).value)), options, memo);
       const fullMs = await time(() => executor.apply(plan, { full: true }));
       process.stderr.write(`ipvs ${n}: full sync ${ms(fullMs)}\n`);
       const partials = [];
       const plans = [];
       for (let run = 1; run <= runsAt(n); run++) {
-        const moved = clusterObjects(n, ENDPOINTS);
-        moved.slices[0].endpoints[0] = { addresses: [`198.18.255.${run}`], conditions: { ready: true } };
-        const snapshot = buildSnapshot(moved.services, moved.slices);
-        // From the snapshot to the kernel serving it: planning, the diff against the ledger, the tools.
+        // Event `run`: an endpoint of Service 0.4 n moves to an address no other endpoint has.
+        const moved = syntheticSlice(Math.floor(n * 0.4), ENDPOINTS);
+        moved.endpoints[0] = { addresses: [`198.18.255.${run}`], conditions: { ready: true } };
+        const slice = convertEndpointSlice(moved).value;
+        // From the watch event to the kernel serving it: the snapshot, planning, the diff against the ledger, the tools.
         partials.push(
           await time(async () => {
+            assembler.setSlice(`${slice.namespace}/${slice.name}`, slice);
+            const snapshot = assembler.snapshot();
             let next;
-            plans.push(await time(() => (next = planIpvs(snapshot, { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } }))));
+            plans.push(await time(() => (next = planIpvs(snapshot, options, memo))));
             await executor.apply(next);
           }),
         );

@@ -1,5 +1,5 @@
 import { RestoreError, type IptablesVariant } from '@hybrid-proxy/iptables';
-import { DUMMY_INTERFACE, IpvsExecutor, IpvsRestoreError, planIpvs, renderIpvsPlan, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { createIpvsPlanMemo, DUMMY_INTERFACE, IpvsExecutor, IpvsRestoreError, planIpvs, renderIpvsPlan, type IpvsPlanMemo, type IpvsPlannerOptions } from '@hybrid-proxy/ipvs';
 import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
 import type { ModeOptions, ProxyBackend, SyncOutcome } from './backend.js';
 import type { IpvsTimeouts } from './proxy-config.js';
@@ -22,6 +22,8 @@ export interface IpvsModeOptions extends ModeOptions {
 export class IpvsMode implements ProxyBackend {
   readonly mode = 'ipvs' as const;
   private readonly executors: Map<IPFamily, IpvsExecutor>;
+  /** Per family: unchanged Service ports keep their planned virtual servers and set members. */
+  private readonly memos = new Map<IPFamily, IpvsPlanMemo>();
 
   constructor(private readonly options: IpvsModeOptions) {
     this.executors = new Map(options.families.map((family) => [family, new IpvsExecutor({ runner: options.runner, family, iptablesVariant: options.iptablesVariant, strictARP: options.strictARP, excludeCIDRs: options.excludeCIDRs })]));
@@ -43,7 +45,9 @@ export class IpvsMode implements ProxyBackend {
     const primary = primaryAddresses(snapshot, this.options.bindAddress);
     return [...this.executors].map(([family, executor]) => {
       const nodePortAddresses = ipvsNodePortAddresses(resolveNodePortAddresses(spec, family, local, primary), local, family);
-      return { family, executor, plan: planIpvs(snapshot, { ...this.options.planner, family, nodePortAddresses }) };
+      let memo = this.memos.get(family);
+      if (!memo) this.memos.set(family, (memo = createIpvsPlanMemo()));
+      return { family, executor, plan: planIpvs(snapshot, { ...this.options.planner, family, nodePortAddresses }, memo) };
     });
   }
 

@@ -1,7 +1,7 @@
 export type { IpvsPlan, RealServer, Scheduler, VirtualServer } from './ipvs-plan.js';
 export { DUMMY_INTERFACE, hostPort, SCHEDULERS, virtualServerId } from './ipvs-plan.js';
-export type { IpvsPlannerOptions } from './ipvs-planner.js';
-export { defaultIpvsPlannerOptions, planIpvs } from './ipvs-planner.js';
+export type { IpvsPlanMemo, IpvsPlannerOptions } from './ipvs-planner.js';
+export { createIpvsPlanMemo, defaultIpvsPlannerOptions, planIpvs } from './ipvs-planner.js';
 export type { IpvsSetKey } from './ipvs-sets.js';
 export { IPVS_SETS, ipvsSetName } from './ipvs-sets.js';
 export { ipvsChanges, parseIpvsadmSave, realServerLine, virtualServerLine } from './ipvsadm-text.js';

@@ -1,5 +1,5 @@
 import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
-import { IptablesExecutor, ipsetChanges, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
+import { IptablesExecutor, ipsetChanges, MemberLedger, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
 import { cidrContains, type IPFamily } from '@hybrid-proxy/model';
 import { addressChanges, managedAddresses } from './address-changes.js';
 import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
@@ -54,15 +54,45 @@ export class IpvsRestoreError extends Error {
 
 /** What the last apply left in the kernel, as this executor wrote it: what a partial sync diffs against. */
 interface Ledger {
-  readonly virtualServers: readonly VirtualServer[];
+  /** Virtual servers by owner (a Service port). */
+  readonly virtualServers: ReadonlyMap<string, readonly VirtualServer[]>;
+  /** The last plan's sets (their members, for lostState) and a member ledger per set (for partial syncs). */
   readonly ipsets: readonly IpsetPlan[];
-  readonly sets: SavedIpsets;
+  readonly members: ReadonlyMap<string, MemberLedger>;
   readonly addresses: readonly string[];
 }
 
-function ledgerOf(plan: IpvsPlan): Ledger {
-  const sets: SavedIpsets = { sets: new Map(plan.ipsets.map((set) => [set.name, { type: set.type, entries: new Set(set.entries) }])) };
-  return { virtualServers: plan.virtualServers, ipsets: plan.ipsets, sets, addresses: plan.addresses };
+const ownersOf = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set.groups ?? new Map([['', set.entries]]);
+
+/**
+ * The plan's virtual servers by owner. A plan's own groups are taken when its flat list is theirs (the planner's
+ * plans), so that the next partial sync skips every owner whose array it keeps; otherwise they are grouped afresh.
+ */
+function groupsOf(plan: IpvsPlan): ReadonlyMap<string, readonly VirtualServer[]> {
+  const groups = plan.virtualServerGroups;
+  const flat = plan.virtualServers;
+  if (groups) {
+    let i = 0;
+    const same = [...groups.values()].every((list) => list.every((vs) => vs === flat[i++])) && i === flat.length;
+    if (same) return groups;
+  }
+  const byOwner = new Map<string, VirtualServer[]>();
+  for (const vs of flat) byOwner.set(vs.service, [...(byOwner.get(vs.service) ?? []), vs]);
+  return byOwner;
+}
+
+/** The virtual servers of the owners whose arrays differ between the ledger and the plan: before and after. */
+function changedVirtualServers(before: ReadonlyMap<string, readonly VirtualServer[]>, after: ReadonlyMap<string, readonly VirtualServer[]>): [VirtualServer[], VirtualServer[]] {
+  const was: VirtualServer[] = [];
+  const now: VirtualServer[] = [];
+  for (const [owner, list] of after) {
+    const old = before.get(owner);
+    if (old === list) continue;
+    if (old) was.push(...old);
+    now.push(...list);
+  }
+  for (const [owner, old] of before) if (!after.has(owner)) was.push(...old);
+  return [was, now];
 }
 
 /** Applies the IPVS, ipset and kube-ipvs0 state of a plan: a full sync against the kernel, partial ones against a ledger. */
@@ -119,8 +149,10 @@ export class IpvsExecutor {
    */
   async apply(plan: IpvsPlan, options: { full?: boolean } = {}): Promise<IpvsApplyResult> {
     try {
-      const result = options.full || !this.ledger ? await this.applyFull(plan, options) : await this.applyPartial(plan, this.ledger);
-      this.ledger = ledgerOf(plan);
+      const ledger = this.ledger;
+      const result = options.full || !ledger ? await this.applyFull(plan, options) : await this.applyPartial(plan, ledger);
+      const members = options.full || !ledger ? new Map(plan.ipsets.map((set) => [set.name, new MemberLedger(ownersOf(set))])) : ledger.members;
+      this.ledger = { virtualServers: groupsOf(plan), ipsets: plan.ipsets, members, addresses: plan.addresses };
       return result;
     } catch (err) {
       this.ledger = undefined;
@@ -151,15 +183,25 @@ export class IpvsExecutor {
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
   }
 
-  /** Only what changed since the ledger: new addresses, set members and servers first, removals after. */
+  /** Only what changed since the ledger: set members first (removals, then additions), addresses, then servers. */
   private async applyPartial(plan: IpvsPlan, ledger: Ledger): Promise<IpvsApplyResult> {
     const { runner } = this.options;
-    const ipsetLines = ipsetChanges(ledger.sets, plan.ipsets);
+    const removals: string[] = [];
+    const adds: string[] = [];
+    for (const set of plan.ipsets) {
+      const members = ledger.members.get(set.name);
+      // A set the ledger does not know (a new kind of set after an upgrade) takes a full sync.
+      if (!members) throw new IpvsRestoreError(`set ${set.name} is not in the ledger`, []);
+      const changes = members.update(ownersOf(set), set.name);
+      removals.push(...changes.removals);
+      adds.push(...changes.adds);
+    }
+    const ipsetLines = [...removals, ...adds];
     if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
     const rules = await this.iptables.apply(plan.iptables);
     const addressLines = addressChanges(ledger.addresses, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
-    const ipvsLines = ipvsChanges(ledger.virtualServers, plan.virtualServers);
+    const ipvsLines = ipvsChanges(...changedVirtualServers(ledger.virtualServers, groupsOf(plan)));
     if (ipvsLines.length > 0) {
       // ipvsadm goes on after a refused line: any complaint fails the sync, and the next one is full.
       const result = await runner.run('ipvsadm', ['-R'], { input: ipvsLines.join('\n') + '\n' });
@@ -177,10 +219,11 @@ export class IpvsExecutor {
     const ledger = this.ledger;
     if (!ledger) return lost;
     const sets = parseIpsetSave((await this.options.runner.run('ipset', ['save'])).stdout);
-    for (const [name, { entries }] of ledger.sets.sets) {
-      const present = sets.sets.get(name)?.entries;
-      if (!present) lost.push(`set ${name} is gone`);
-      else if (present.size !== entries.size || [...entries].some((e) => !present.has(e))) lost.push(`set ${name} holds ${present.size} members, not the ${entries.size} applied`);
+    for (const set of ledger.ipsets) {
+      const present = sets.sets.get(set.name)?.entries;
+      const missing = set.entries.filter((e) => !present?.has(e));
+      if (!present) lost.push(`set ${set.name} is gone`);
+      else if (missing.length > 0 || present.size !== set.entries.length) lost.push(`set ${set.name} holds ${present.size} members, not the ${set.entries.length} applied${missing.length ? `, e.g. without ${missing[0]}` : ''}`);
     }
     const exists = (await this.options.runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0;
     const bound = new Set(exists ? await this.boundAddresses() : []);
@@ -189,7 +232,8 @@ export class IpvsExecutor {
     else if (unbound.length > 0) lost.push(`${unbound.length} addresses left ${DUMMY_INTERFACE}, e.g. ${unbound[0]}`);
     // Addresses in --ipvs-exclude-cidrs are someone else's, and so are their virtual servers: not ours to miss.
     const managed = managedAddresses([...bound], ledger.addresses, this.options.excludeCIDRs ?? []);
-    const differences = ipvsChanges(await this.ownVirtualServers(this.ownership([...managed, ...ledger.addresses], sets, ledger)), ledger.virtualServers);
+    const applied = [...ledger.virtualServers.values()].flat();
+    const differences = ipvsChanges(await this.ownVirtualServers(this.ownership([...managed, ...ledger.addresses], sets, { ipsets: ledger.ipsets, virtualServers: applied })), applied);
     if (differences.length > 0) lost.push(`${differences.length} virtual or real servers differ from the applied ones, e.g. ${differences[0]}`);
     return lost;
   }

@@ -30,6 +30,11 @@ export interface IpvsPlan {
   /** Addresses bound to kube-ipvs0 (as /32 or /128), so that the node accepts traffic to them. */
   readonly addresses: readonly string[];
   readonly virtualServers: readonly VirtualServer[];
+  /**
+   * The same virtual servers by owner (a Service port): an owner's array is the same object from one plan to the
+   * next while it is unchanged (with a plan memo), so a partial sync diffs only the owners whose array changed.
+   */
+  readonly virtualServerGroups?: ReadonlyMap<string, readonly VirtualServer[]>;
   readonly ipsets: readonly IpsetPlan[];
   /** The small fixed set of iptables rules, keyed on the ipsets (they do not grow with Services). */
   readonly iptables: IptablesPlan;

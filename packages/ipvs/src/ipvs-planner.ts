@@ -22,16 +22,6 @@ export interface IpvsPlannerOptions {
 
 export const defaultIpvsPlannerOptions: IpvsPlannerOptions = { family: 4, scheduler: 'rr', localTraffic: NO_LOCAL_DETECTOR, masqueradeAll: false, masqueradeBit: 14, nodeName: '', zone: '' };
 
-/** Members of each set, gathered while the virtual servers are planned. */
-class SetMembers {
-  readonly byKey = new Map<IpvsSetKey, string[]>();
-  add(key: IpvsSetKey, member: string): void {
-    let list = this.byKey.get(key);
-    if (!list) this.byKey.set(key, (list = []));
-    list.push(member);
-  }
-}
-
 const NODE_PORT_SETS = {
   tcp: { cluster: 'nodePortTCP', local: 'nodePortLocalTCP' },
   udp: { cluster: 'nodePortUDP', local: 'nodePortLocalUDP' },
@@ -41,82 +31,149 @@ const NODE_PORT_SETS = {
 /** `ipset save` spells a host route in a hash:…,net set without its prefix length. */
 const netMember = (cidr: string) => cidr.replace(/\/(32|128)$/, '');
 
+/** One Service port's share of a plan. Unchanged entries keep theirs (same objects) from one plan to the next. */
+interface Fragment {
+  readonly virtualServers: readonly VirtualServer[];
+  /** kube-ipvs0 addresses: its ClusterIP, external IPs and load-balancer IPs. */
+  readonly addresses: readonly string[];
+  readonly members: ReadonlyMap<IpvsSetKey, readonly string[]>;
+}
+
+/**
+ * Unchanged Service ports keep their fragment from the last plan, as long as the options and the node's addresses
+ * are the same: a plan then costs a lookup per Service port, and the executor diffs only the fragments that changed.
+ */
+export interface IpvsPlanMemo {
+  context: string;
+  fragments: WeakMap<ServiceEntry, Fragment>;
+}
+
+export const createIpvsPlanMemo = (): IpvsPlanMemo => ({ context: '', fragments: new WeakMap() });
+
 /**
  * Pure: the IPVS state for one family. A virtual server per ClusterIP, external IP and load-balancer IP on the
  * Service port, and per node address on the node port; a real server per usable endpoint (this node's only, for
  * external traffic of a Local Service). External traffic of a Cluster Service is masqueraded; of a Local one, not.
+ * Virtual servers and set members are also grouped by Service port, for partial syncs.
  */
-export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions): IpvsPlan {
+export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions, memo?: IpvsPlanMemo): IpvsPlan {
   const options = { ...planned, zone: snapshot.node?.zone || planned.zone, localTraffic: resolveLocalTraffic(planned.localTraffic, snapshot.node) };
   const v6 = options.family === 6;
   const ofFamily = (ips: readonly string[]) => ips.filter((ip) => ip.includes(':') === v6);
-  const nodeIPs = ofFamily(snapshot.node?.addresses ?? []);
-  const nodePortAddresses = ofFamily(options.nodePortAddresses ?? []);
+  const context: EntryContext = { options, nodeIPs: ofFamily(snapshot.node?.addresses ?? []), nodePortAddresses: ofFamily(options.nodePortAddresses ?? []) };
+  const key = JSON.stringify(context);
+  if (memo && memo.context !== key) Object.assign(memo, { context: key, fragments: new WeakMap() });
+  const virtualServerGroups = new Map<string, readonly VirtualServer[]>();
+  const memberGroups = new Map<IpvsSetKey, Map<string, readonly string[]>>();
   const addresses = new Set<string>();
-  const virtualServers: VirtualServer[] = [];
-  const sets = new SetMembers();
   for (const entry of snapshot.entries.values()) {
-    const { service } = entry;
-    const vip = service.clusterIPs.find((ip) => ip.includes(':') === v6);
-    if (vip === undefined) continue;
-    const protocol = service.protocol.toLowerCase() as VirtualServer['protocol'];
-    const onPort = (port: number) => `${protocol}:${port}`;
-    const categories = categorizeEndpoints(entry, options.family, options);
-    const externalLocal = service.externalTrafficPolicy === 'Local';
-    const internal = realServers(entry, options.family, categories.internal, service.internalTrafficPolicy === 'Local' ? options.nodeName : undefined);
-    const external = categories.external === categories.internal ? internal : realServers(entry, options.family, categories.external, externalLocal ? options.nodeName : undefined);
-    const virtualServer = (address: string, port: number, reals: readonly RealServer[]): VirtualServer => ({
-      protocol,
-      address,
-      port,
-      scheduler: options.scheduler,
-      persistence: service.sessionAffinity.type === 'ClientIP' ? service.sessionAffinity.timeoutSeconds : 0,
-      reals,
-      service: service.key,
-    });
-    const bind = (address: string, reals: readonly RealServer[]) => {
-      addresses.add(address);
-      virtualServers.push(virtualServer(address, service.port, reals));
-    };
-
-    bind(vip, internal);
-    sets.add('clusterIP', `${vip},${onPort(service.port)}`);
-    for (const real of [...internal, ...external]) sets.add('loopBack', `${real.address},${onPort(real.port)},${real.address}`);
-
-    for (const ip of ofFamily(service.externalIPs)) {
-      bind(ip, external);
-      sets.add(externalLocal ? 'externalIPLocal' : 'externalIP', `${ip},${onPort(service.port)}`);
+    let fragment = memo?.fragments.get(entry);
+    if (!fragment) {
+      fragment = planEntry(entry, context);
+      memo?.fragments.set(entry, fragment);
     }
-
-    const ranges = ofFamily(service.loadBalancerSourceRanges);
-    for (const ip of ofFamily(service.loadBalancerIPs)) {
-      bind(ip, external);
-      const member = `${ip},${onPort(service.port)}`;
-      sets.add('loadBalancer', member);
-      if (externalLocal) sets.add('loadBalancerLocal', member);
-      if (service.loadBalancerSourceRanges.length === 0) continue;
-      // Source ranges of the other family only: this family's clients are all outside them.
-      sets.add('loadBalancerFW', member);
-      for (const cidr of ranges) sets.add('loadBalancerSourceCIDR', `${member},${netMember(cidr)}`);
-      // The node reaching its own bound LB IP does so from that IP: admitted when the ranges admit the node.
-      if (nodeIPs.some((nodeIP) => ranges.some((cidr) => cidrContains(cidr, nodeIP)))) sets.add('loadBalancerSourceIP', `${member},${ip}`);
+    if (fragment.virtualServers.length === 0) continue;
+    const owner = entry.service.key;
+    virtualServerGroups.set(owner, fragment.virtualServers);
+    for (const [set, members] of fragment.members) {
+      let groups = memberGroups.get(set);
+      if (!groups) memberGroups.set(set, (groups = new Map()));
+      groups.set(owner, members);
     }
-
-    if (service.nodePort !== 0 && nodePortAddresses.length > 0) {
-      const setKeys = NODE_PORT_SETS[protocol];
-      for (const address of nodePortAddresses) virtualServers.push(virtualServer(address, service.nodePort, external));
-      const members = protocol === 'sctp' ? nodePortAddresses.map((address) => `${address},${onPort(service.nodePort)}`) : [String(service.nodePort)];
-      for (const member of members) {
-        sets.add(setKeys.cluster, member);
-        if (externalLocal) sets.add(setKeys.local, member);
-      }
-    }
-    if (service.healthCheckNodePort !== 0) sets.add('healthCheckNodePort', String(service.healthCheckNodePort));
+    for (const address of fragment.addresses) addresses.add(address);
   }
-  for (const address of addresses) sets.add('ipvsIPs', address);
-  const ipsets = ipvsSets(options.family, sets.byKey);
-  return { family: options.family, addresses: [...addresses].sort(), virtualServers, ipsets, iptables: fixedRules(options) };
+  let flat: VirtualServer[] | undefined;
+  return {
+    family: options.family,
+    addresses: [...addresses].sort(),
+    get virtualServers() {
+      return (flat ??= [...virtualServerGroups.values()].flat());
+    },
+    virtualServerGroups,
+    ipsets: ipvsSets(options.family, memberGroups),
+    iptables: fixedRules(options),
+  };
 }
+
+interface EntryContext {
+  readonly options: IpvsPlannerOptions;
+  readonly nodeIPs: readonly string[];
+  readonly nodePortAddresses: readonly string[];
+}
+
+/** One Service port's virtual servers, kube-ipvs0 addresses and set members. Pure. */
+function planEntry(entry: ServiceEntry, { options, nodeIPs, nodePortAddresses }: EntryContext): Fragment {
+  const { service } = entry;
+  const v6 = options.family === 6;
+  const ofFamily = (ips: readonly string[]) => ips.filter((ip) => ip.includes(':') === v6);
+  const vip = service.clusterIPs.find((ip) => ip.includes(':') === v6);
+  if (vip === undefined) return EMPTY_FRAGMENT;
+  const virtualServers: VirtualServer[] = [];
+  const addresses: string[] = [];
+  const members = new Map<IpvsSetKey, string[]>();
+  const add = (set: IpvsSetKey, member: string) => {
+    let list = members.get(set);
+    if (!list) members.set(set, (list = []));
+    list.push(member);
+  };
+  const protocol = service.protocol.toLowerCase() as VirtualServer['protocol'];
+  const onPort = (port: number) => `${protocol}:${port}`;
+  const categories = categorizeEndpoints(entry, options.family, options);
+  const externalLocal = service.externalTrafficPolicy === 'Local';
+  const internal = realServers(entry, options.family, categories.internal, service.internalTrafficPolicy === 'Local' ? options.nodeName : undefined);
+  const external = categories.external === categories.internal ? internal : realServers(entry, options.family, categories.external, externalLocal ? options.nodeName : undefined);
+  const virtualServer = (address: string, port: number, reals: readonly RealServer[]): VirtualServer => ({
+    protocol,
+    address,
+    port,
+    scheduler: options.scheduler,
+    persistence: service.sessionAffinity.type === 'ClientIP' ? service.sessionAffinity.timeoutSeconds : 0,
+    reals,
+    service: service.key,
+  });
+  const bind = (address: string, reals: readonly RealServer[]) => {
+    addresses.push(address);
+    add('ipvsIPs', address);
+    virtualServers.push(virtualServer(address, service.port, reals));
+  };
+
+  bind(vip, internal);
+  add('clusterIP', `${vip},${onPort(service.port)}`);
+  for (const real of [...internal, ...external]) add('loopBack', `${real.address},${onPort(real.port)},${real.address}`);
+
+  for (const ip of ofFamily(service.externalIPs)) {
+    bind(ip, external);
+    add(externalLocal ? 'externalIPLocal' : 'externalIP', `${ip},${onPort(service.port)}`);
+  }
+
+  const ranges = ofFamily(service.loadBalancerSourceRanges);
+  for (const ip of ofFamily(service.loadBalancerIPs)) {
+    bind(ip, external);
+    const member = `${ip},${onPort(service.port)}`;
+    add('loadBalancer', member);
+    if (externalLocal) add('loadBalancerLocal', member);
+    if (service.loadBalancerSourceRanges.length === 0) continue;
+    // Source ranges of the other family only: this family's clients are all outside them.
+    add('loadBalancerFW', member);
+    for (const cidr of ranges) add('loadBalancerSourceCIDR', `${member},${netMember(cidr)}`);
+    // The node reaching its own bound LB IP does so from that IP: admitted when the ranges admit the node.
+    if (nodeIPs.some((nodeIP) => ranges.some((cidr) => cidrContains(cidr, nodeIP)))) add('loadBalancerSourceIP', `${member},${ip}`);
+  }
+
+  if (service.nodePort !== 0 && nodePortAddresses.length > 0) {
+    const setKeys = NODE_PORT_SETS[protocol];
+    for (const address of nodePortAddresses) virtualServers.push(virtualServer(address, service.nodePort, external));
+    const nodePortMembers = protocol === 'sctp' ? nodePortAddresses.map((address) => `${address},${onPort(service.nodePort)}`) : [String(service.nodePort)];
+    for (const member of nodePortMembers) {
+      add(setKeys.cluster, member);
+      if (externalLocal) add(setKeys.local, member);
+    }
+  }
+  if (service.healthCheckNodePort !== 0) add('healthCheckNodePort', String(service.healthCheckNodePort));
+  return { virtualServers, addresses, members };
+}
+
+const EMPTY_FRAGMENT: Fragment = { virtualServers: [], addresses: [], members: new Map() };
 
 /**
  * The real servers for a set of selected endpoints. Terminating endpoints that still serve stay as weight-0 reals:

@@ -1,4 +1,4 @@
-import type { IpsetPlan } from '@hybrid-proxy/iptables';
+import { groupedIpset, type IpsetPlan } from '@hybrid-proxy/iptables';
 import type { IPFamily } from '@hybrid-proxy/model';
 
 /** kube-proxy's IPVS-mode ipsets: what each holds, in kube-proxy's names and comments. */
@@ -34,14 +34,14 @@ export function ipvsSetName(key: IpvsSetKey, family: IPFamily): string {
   return family === 6 ? name.replace(/^KUBE-/, 'KUBE-6-').slice(0, MAX_SET_NAME) : name;
 }
 
-/** Every set of one family with its members, in kube-proxy's order. `members`: by set, unsorted, may repeat. */
-export function ipvsSets(family: IPFamily, members: ReadonlyMap<IpvsSetKey, readonly string[]>): IpsetPlan[] {
+/** Every set of one family, in kube-proxy's order. `groups`: by set, its members by owner (a Service port). */
+export function ipvsSets(family: IPFamily, groups: ReadonlyMap<IpvsSetKey, ReadonlyMap<string, readonly string[]>>): IpsetPlan[] {
   const inet = family === 6 ? 'inet6' : 'inet';
   return (Object.keys(IPVS_SETS) as IpvsSetKey[]).map((key) => {
     const set = IPVS_SETS[key];
     // Bitmaps hold ports, whatever the family. The hashes' default maxelem (65536) is below one member per endpoint
     // at 10k Services × 10 (KUBE-LOOP-BACK).
     const options = set.type === 'bitmap:port' ? 'range 0-65535' : `family ${inet} hashsize 4096 maxelem 4194304`;
-    return { name: ipvsSetName(key, family), type: `${set.type} ${options}`, comment: set.comment, entries: [...new Set(members.get(key) ?? [])].sort() };
+    return groupedIpset(ipvsSetName(key, family), `${set.type} ${options}`, set.comment, groups.get(key) ?? new Map());
   });
 }

@@ -9,7 +9,7 @@ export function renderIpvsPlan(plan: IpvsPlan): string {
     `# ip -batch: ${DUMMY_INTERFACE} addresses`,
     ...plan.addresses.map((ip) => `addr add ${ip}${bits} dev ${DUMMY_INTERFACE}`),
     '# ipset restore',
-    ...plan.ipsets.flatMap((set) => [createSetLine(set), ...set.entries.map((e) => `add ${set.name} ${e}`)]),
+    ...plan.ipsets.flatMap((set) => [createSetLine(set), ...[...set.entries].sort().map((e) => `add ${set.name} ${e}`)]),
     '# ipvsadm -R',
     ...plan.virtualServers.flatMap((vs) => [virtualServerLine(vs), ...vs.reals.map((real) => realServerLine(vs, real))]),
     '# iptables-restore --noflush',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addressChanges, defaultIpvsPlannerOptions, managedAddresses, ipvsChanges, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
+import { addressChanges, createIpvsPlanMemo, defaultIpvsPlannerOptions, managedAddresses, ipvsChanges, parseIpvsadmSave, planIpvs, renderIpvsPlan, type VirtualServer } from '@hybrid-proxy/ipvs';
 import { buildSnapshot, type NodeInfo, type Snapshot } from '@hybrid-proxy/model';
 
 const withNode = (snapshot: Snapshot, node: NodeInfo): Snapshot => ({ ...snapshot, node });
@@ -43,6 +43,17 @@ describe('planIpvs', () => {
     expect(plan.virtualServers.find((vs) => vs.port === 53)).toMatchObject({ protocol: 'udp', persistence: 300, scheduler: 'rr' });
   });
 
+  it("keeps unchanged Service ports' virtual servers from one plan to the next (memo), and plans afresh when options change", () => {
+    const memo = createIpvsPlanMemo();
+    const first = planIpvs(snapshot, defaultIpvsPlannerOptions, memo);
+    const touched = { ...snapshot, entries: new Map([...snapshot.entries].map(([key, entry]) => [key, key.includes('sticky') ? { ...entry } : entry])) };
+    const second = planIpvs(touched, defaultIpvsPlannerOptions, memo);
+    const kept = [...second.virtualServerGroups!].map(([owner, list]) => [owner, list === first.virtualServerGroups!.get(owner)]);
+    expect(kept).toEqual([['ns/sticky:dns', false], ['ns/web:http', true]]);
+    expect(renderIpvsPlan(second)).toBe(renderIpvsPlan(first));
+    expect(planIpvs(snapshot, { ...defaultIpvsPlannerOptions, scheduler: 'lc' }, memo).virtualServers.map((vs) => vs.scheduler)).toEqual(['lc', 'lc']);
+  });
+
   it('keeps the iptables rules fixed, whatever the number of Services', () => {
     const many = buildSnapshot(Array.from({ length: 500 }, (_, i) => ({ kind: 'Service', metadata: { name: `s${i}`, namespace: 'ns' }, spec: { clusterIP: `198.19.${i >> 8}.${i & 255}`, ports: [{ port: 80 }] } })), []);
     const count = (p: ReturnType<typeof planIpvs>) => [...p.iptables.tables.nat.values(), ...p.iptables.tables.filter.values()].reduce((n, r) => n + r.length, 0);
@@ -84,7 +95,7 @@ describe('planIpvs, external traffic', () => {
 
   const plan = planIpvs(external, { ...externalOptions, nodePortAddresses: ['198.18.0.1', '198.18.1.1'] });
   const reals = (address: string, port: number) => plan.virtualServers.find((vs) => vs.address === address && vs.port === port)?.reals.map((r) => `${r.address}/${r.weight}`);
-  const members = (name: string) => plan.ipsets.find((set) => set.name === name)!.entries;
+  const members = (name: string) => [...plan.ipsets.find((set) => set.name === name)!.entries].sort();
 
   it('serves a Cluster node port on every node address with every endpoint, marked for masquerade', () => {
     expect(reals('198.18.0.1', 30080)).toEqual(['198.18.1.41/1', '198.18.1.42/1']);

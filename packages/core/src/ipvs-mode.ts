@@ -51,14 +51,20 @@ export class IpvsMode implements ProxyBackend {
     });
   }
 
-  /** The node's addresses but kube-ipvs0's, read at each sync that has node ports (addresses come and go). */
-  private async nodeAddresses(snapshot: Snapshot): Promise<readonly string[]> {
-    const nodePorts = [...snapshot.entries.values()].some((entry) => entry.service.nodePort !== 0);
-    return nodePorts ? localAddresses(this.options.runner, DUMMY_INTERFACE) : [];
+  /**
+   * The node's addresses but kube-ipvs0's, where node ports are served: read on full syncs (and the first), not on
+   * every change. lostState() reads them once per sync period, and a change there takes a full sync.
+   */
+  private nodeAddressesRead: readonly string[] | undefined;
+
+  private async nodeAddresses(snapshot: Snapshot, full: boolean): Promise<readonly string[]> {
+    if (!hasNodePorts(snapshot)) return [];
+    if (full || !this.nodeAddressesRead) this.nodeAddressesRead = await localAddresses(this.options.runner, DUMMY_INTERFACE);
+    return this.nodeAddressesRead;
   }
 
   async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
-    const steps = this.plans(snapshot, await this.nodeAddresses(snapshot)).map(({ family, executor, plan }) => ({
+    const steps = this.plans(snapshot, await this.nodeAddresses(snapshot, options.full)).map(({ family, executor, plan }) => ({
       family,
       apply: async () => {
         const result = await executor.apply(plan, options);
@@ -75,10 +81,15 @@ export class IpvsMode implements ProxyBackend {
     });
   }
 
-  /** Virtual servers, set members, kube-ipvs0 addresses and rules that someone else changed since the last sync. */
+  /** Virtual servers, set members, kube-ipvs0 addresses and rules that someone else changed since the last sync, and the node's addresses. */
   async lostState(): Promise<string[]> {
     const lost: string[] = [];
     for (const [family, executor] of this.executors) for (const what of await executor.lostState()) lost.push(`IPv${family}: ${what}`);
+    const read = this.nodeAddressesRead;
+    if (read) {
+      const now = await localAddresses(this.options.runner, DUMMY_INTERFACE);
+      if ([...now].sort().join() !== [...read].sort().join()) lost.push(`the node's addresses changed (node ports are served on ${now.length})`);
+    }
     return lost;
   }
 
@@ -92,4 +103,9 @@ export class IpvsMode implements ProxyBackend {
     const empty: Snapshot = { entries: new Map(), invalid: [] };
     for (const { executor, plan } of this.plans(empty, [])) await executor.cleanup(plan);
   }
+}
+
+function hasNodePorts(snapshot: Snapshot): boolean {
+  for (const entry of snapshot.entries.values()) if (entry.service.nodePort !== 0) return true;
+  return false;
 }

@@ -1,5 +1,6 @@
 import { ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import { IptablesExecutor, type IptablesVariant } from '@hybrid-proxy/iptables';
+import { ipvsSetNames } from '@hybrid-proxy/ipvs';
 import type { IPFamily } from '@hybrid-proxy/model';
 import type { Logger } from './logger.js';
 
@@ -13,7 +14,7 @@ export async function cleanupKubeProxyLeftovers(runner: CommandRunner, families:
   for (const family of families) {
     for (const variant of ['nft', 'legacy'] satisfies IptablesVariant[]) {
       try {
-        const gone = await new IptablesExecutor({ runner, family, variant }).cleanupKubeProxy();
+        const gone = await new IptablesExecutor({ runner, family, variant }).cleanupKubeProxy(ipvsSetNames(family));
         if (gone.length > 0) logger.info('removed kube-proxy leftovers', { family, variant, removed: gone.length, examples: gone.slice(0, 5) });
         removed += gone.length;
       } catch (err) {

@@ -5,11 +5,11 @@ import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChange
 import { isPerServiceChain, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_LOCALNET_FIREWALL, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_PROXY_FIREWALL, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
-import { createSetLine, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type MemberChanges, type SavedIpsets } from './ipset-text.js';
+import { createSetLine, ipsetOwners, ipsetSteps, MemberLedger, parseIpsetSave, type IpsetPlan, type MemberChanges, type SavedIpsets } from './ipset-text.js';
 import { iptablesTools, type IptablesTools, type IptablesVariant } from './iptables-tools.js';
 import { renderRestoreInput, restoreInputChunks, type TableChange } from './restore-text.js';
 import { RestoreError } from './restore-error.js';
-import { KUBE_PROXY_IPSETS, kubeProxyLeftovers } from './kube-proxy-leftovers.js';
+import { kubeProxyLeftovers } from './kube-proxy-leftovers.js';
 import { countRules, TABLES, type BuiltinJump, type IptablesPlan, type Table } from './rule-plan.js';
 import { chainNames, parseSave, type SavedTable } from './save-parser.js';
 import { detectVariant } from './variant-detection.js';
@@ -274,7 +274,7 @@ export class IptablesExecutor {
     for (const set of sets) {
       const ledger = ledgers.get(set.name);
       if (ledger) {
-        const changes = ledger.update(ownersOf(set), set.name);
+        const changes = ledger.update(ipsetOwners(set), set.name);
         adds = adds.concat(changes.adds);
         removals = removals.concat(changes.removals);
         continue;
@@ -282,7 +282,7 @@ export class IptablesExecutor {
       // A set the last sync did not have: create it (-exist keeps one left from an older run) and fill it.
       before.push(createSetLine(set));
       adds = adds.concat(set.entries.map((entry) => `add ${set.name} ${entry}`));
-      ledgers.set(set.name, new MemberLedger(ownersOf(set)));
+      ledgers.set(set.name, new MemberLedger(ipsetOwners(set)));
     }
     return { before, adds, removals };
   }
@@ -363,10 +363,11 @@ export class IptablesExecutor {
   }
 
   /**
-   * Removes what kube-proxy left on the node (its chains, the jumps into them, its IPVS-mode sets), so that a node
-   * switched from kube-proxy carries no rules that nobody updates. Returns what it removed, in words.
+   * Removes what kube-proxy left on the node (its chains, the jumps into them, and `sets`: its IPVS-mode sets of this
+   * family, as the IPVS package names them), so that a node switched from kube-proxy carries no rules that nobody
+   * updates. Returns what it removed, in words.
    */
-  async cleanupKubeProxy(): Promise<string[]> {
+  async cleanupKubeProxy(sets: readonly string[] = []): Promise<string[]> {
     const tools = await this.resolveTools();
     const saved = await this.savedTables(tools);
     const input = kubeProxyLeftovers(saved);
@@ -376,7 +377,7 @@ export class IptablesExecutor {
       if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
       removed.push(...input.split('\n').filter((line) => line.startsWith('-X ') || line.startsWith('-D ')));
     }
-    for (const set of KUBE_PROXY_IPSETS.filter((name) => name.startsWith('KUBE-6-') === (this.options.family === 6))) {
+    for (const set of sets) {
       const listed = await this.options.runner.run('ipset', ['list', '-n', set]).catch((err: unknown) => {
         if (err instanceof ToolMissingError) return { exitCode: 1 };
         throw err;
@@ -429,9 +430,8 @@ export class IptablesExecutor {
   }
 }
 
-const ownersOf = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set.groups ?? new Map([['', set.entries]]);
 
 function ledgersOf(sets: readonly IpsetPlan[]): Map<string, MemberLedger> {
-  return new Map(sets.map((set) => [set.name, new MemberLedger(ownersOf(set))]));
+  return new Map(sets.map((set) => [set.name, new MemberLedger(ipsetOwners(set))]));
 }
 

@@ -33,7 +33,7 @@ export type { ApplyResult, IptablesExecutorOptions } from './executor.js';
 export { IptablesExecutor } from './executor.js';
 
 export type { IpsetPlan, MemberChanges, SavedIpsets } from './ipset-text.js';
-export { createSetLine, groupedIpset, ipsetChanges, ipsetSteps, MemberLedger, parseIpsetSave } from './ipset-text.js';
+export { createSetLine, groupedIpset, ipsetChanges, ipsetOwners, ipsetSteps, MemberLedger, parseIpsetSave } from './ipset-text.js';
 export type { CanonicalTables } from './saved-rule.js';
 export { canonicalPlan, canonicalRule, canonicalSave, planDrift } from './saved-rule.js';
-export { isKubeProxyChain, KUBE_PROXY_IPSETS, kubeProxyLeftovers } from './kube-proxy-leftovers.js';
+export { isKubeProxyChain, kubeProxyLeftovers } from './kube-proxy-leftovers.js';

@@ -15,6 +15,9 @@ export interface IpsetPlan {
   readonly groups?: ReadonlyMap<string, readonly string[]>;
 }
 
+/** A set's members by owner: its groups, or all its members under one owner when it has none. */
+export const ipsetOwners = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set.groups ?? new Map([['', set.entries]]);
+
 /** A set planned by owner; its flat member list is built only when asked for (full syncs, renderPlan). */
 export function groupedIpset(name: string, type: string, comment: string, groups: ReadonlyMap<string, readonly string[]>): IpsetPlan {
   let entries: readonly string[] | undefined;

@@ -10,13 +10,6 @@ const KUBE_PROXY_CHAINS: Readonly<Record<string, readonly string[]>> = {
 const KUBE_PROXY_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-', 'KUBE-XLB-'];
 const BUILTIN = /^(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)$/;
 
-/** kube-proxy's IPVS-mode sets, IPv4 names; IPv6 ones carry KUBE-6- instead of KUBE-, cut to ipset's 31 characters. */
-export const KUBE_PROXY_IPSETS: readonly string[] = [
-  'KUBE-CLUSTER-IP', 'KUBE-LOOP-BACK', 'KUBE-EXTERNAL-IP', 'KUBE-EXTERNAL-IP-LOCAL', 'KUBE-LOAD-BALANCER', 'KUBE-LOAD-BALANCER-LOCAL', 'KUBE-LOAD-BALANCER-FW',
-  'KUBE-LOAD-BALANCER-SOURCE-IP', 'KUBE-LOAD-BALANCER-SOURCE-CIDR', 'KUBE-NODE-PORT-TCP', 'KUBE-NODE-PORT-LOCAL-TCP', 'KUBE-NODE-PORT-UDP', 'KUBE-NODE-PORT-LOCAL-UDP',
-  'KUBE-NODE-PORT-SCTP-HASH', 'KUBE-NODE-PORT-LOCAL-SCTP-HASH', 'KUBE-HEALTH-CHECK-NODE-PORT', 'KUBE-IPVS-IPS',
-].flatMap((name) => [name, name.replace(/^KUBE-/, 'KUBE-6-').slice(0, 31)]);
-
 export function isKubeProxyChain(table: string, chain: string): boolean {
   return (KUBE_PROXY_CHAINS[table] ?? []).includes(chain) || KUBE_PROXY_PREFIXES.some((prefix) => chain.startsWith(prefix));
 }

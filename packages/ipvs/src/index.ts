@@ -3,7 +3,7 @@ export { DUMMY_INTERFACE, hostPort, SCHEDULERS, virtualServerId } from './ipvs-p
 export type { IpvsPlanMemo, IpvsPlannerOptions } from './ipvs-planner.js';
 export { createIpvsPlanMemo, defaultIpvsPlannerOptions, planIpvs } from './ipvs-planner.js';
 export type { IpvsSetKey } from './ipvs-sets.js';
-export { IPVS_SETS, ipvsSetName } from './ipvs-sets.js';
+export { IPVS_SETS, ipvsSetName, ipvsSetNames } from './ipvs-sets.js';
 export { ipvsChanges, parseIpvsadmSave, realServerLine, virtualServerLine } from './ipvsadm-text.js';
 export { addressChanges, managedAddresses } from './address-changes.js';
 export type { IpvsApplyResult, IpvsExecutorOptions } from './ipvs-executor.js';

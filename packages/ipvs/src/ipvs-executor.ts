@@ -1,5 +1,5 @@
 import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
-import { IptablesExecutor, ipsetChanges, MemberLedger, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
+import { IptablesExecutor, ipsetChanges, ipsetOwners, MemberLedger, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
 import { cidrContains, type IPFamily } from '@hybrid-proxy/model';
 import { addressChanges, managedAddresses } from './address-changes.js';
 import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
@@ -61,8 +61,6 @@ interface Ledger {
   readonly members: ReadonlyMap<string, MemberLedger>;
   readonly addresses: readonly string[];
 }
-
-const ownersOf = (set: IpsetPlan): ReadonlyMap<string, readonly string[]> => set.groups ?? new Map([['', set.entries]]);
 
 /**
  * The plan's virtual servers by owner. A plan's own groups are taken when its flat list is theirs (the planner's
@@ -150,9 +148,12 @@ export class IpvsExecutor {
   async apply(plan: IpvsPlan, options: { full?: boolean } = {}): Promise<IpvsApplyResult> {
     try {
       const ledger = this.ledger;
-      const result = options.full || !ledger ? await this.applyFull(plan, options) : await this.applyPartial(plan, ledger);
-      const members = options.full || !ledger ? new Map(plan.ipsets.map((set) => [set.name, new MemberLedger(ownersOf(set))])) : ledger.members;
-      this.ledger = { virtualServers: groupsOf(plan), ipsets: plan.ipsets, members, addresses: plan.addresses };
+      const virtualServers = groupsOf(plan);
+      // A set the ledger does not know (a new kind of set after an upgrade) takes a full sync as well.
+      const partial = !options.full && ledger && plan.ipsets.every((set) => ledger.members.has(set.name));
+      const result = partial ? await this.applyPartial(plan, virtualServers, ledger) : await this.applyFull(plan, options);
+      const members = partial ? ledger.members : new Map(plan.ipsets.map((set) => [set.name, new MemberLedger(ipsetOwners(set))]));
+      this.ledger = { virtualServers, ipsets: plan.ipsets, members, addresses: plan.addresses };
       return result;
     } catch (err) {
       this.ledger = undefined;
@@ -179,20 +180,17 @@ export class IpvsExecutor {
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
     const owns = this.ownership([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)], sets, plan);
     const ipvsLines = ipvsChanges(await this.ownVirtualServers(owns), plan.virtualServers);
-    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, plan, owns);
+    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, { plan, owns });
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
   }
 
   /** Only what changed since the ledger: set members first (removals, then additions), addresses, then servers. */
-  private async applyPartial(plan: IpvsPlan, ledger: Ledger): Promise<IpvsApplyResult> {
+  private async applyPartial(plan: IpvsPlan, virtualServers: ReadonlyMap<string, readonly VirtualServer[]>, ledger: Ledger): Promise<IpvsApplyResult> {
     const { runner } = this.options;
     const removals: string[] = [];
     const adds: string[] = [];
     for (const set of plan.ipsets) {
-      const members = ledger.members.get(set.name);
-      // A set the ledger does not know (a new kind of set after an upgrade) takes a full sync.
-      if (!members) throw new IpvsRestoreError(`set ${set.name} is not in the ledger`, []);
-      const changes = members.update(ownersOf(set), set.name);
+      const changes = ledger.members.get(set.name)!.update(ipsetOwners(set), set.name);
       removals.push(...changes.removals);
       adds.push(...changes.adds);
     }
@@ -201,12 +199,8 @@ export class IpvsExecutor {
     const rules = await this.iptables.apply(plan.iptables);
     const addressLines = addressChanges(ledger.addresses, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
-    const ipvsLines = ipvsChanges(...changedVirtualServers(ledger.virtualServers, groupsOf(plan)));
-    if (ipvsLines.length > 0) {
-      // ipvsadm goes on after a refused line: any complaint fails the sync, and the next one is full.
-      const result = await runner.run('ipvsadm', ['-R'], { input: ipvsLines.join('\n') + '\n' });
-      if (result.exitCode !== 0 || result.stderr.trim() !== '') throw new IpvsRestoreError(result.stderr.trim() || `exit ${result.exitCode}`, []);
-    }
+    const ipvsLines = ipvsChanges(...changedVirtualServers(ledger.virtualServers, virtualServers));
+    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines);
     return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
   }
 
@@ -261,13 +255,13 @@ export class IpvsExecutor {
   /**
    * `ipvsadm -R`, not the `ipvsadm-restore` script: that script runs `ipvsadm -C` first, which would wipe every virtual
    * server (and its connections' scheduling state) before a diff that only names what changed. ipvsadm goes on after a
-   * refused line, so any complaint fails the sync, and the kernel is read back and must match the plan.
+   * refused line, so any complaint fails the sync. `verify` (full syncs): the kernel is read back and must match.
    */
-  private async restoreIpvs(lines: readonly string[], plan: IpvsPlan, owns: Ownership): Promise<void> {
+  private async restoreIpvs(lines: readonly string[], verify?: { plan: IpvsPlan; owns: Ownership }): Promise<void> {
     const result = await this.options.runner.run('ipvsadm', ['-R'], { input: lines.join('\n') + '\n' });
-    const left = ipvsChanges(await this.ownVirtualServers(owns), plan.virtualServers);
+    const left = verify ? ipvsChanges(await this.ownVirtualServers(verify.owns), verify.plan.virtualServers) : [];
     if (result.exitCode !== 0 || result.stderr.trim() !== '' || left.length > 0) {
-      throw new IpvsRestoreError(result.stderr.trim(), left);
+      throw new IpvsRestoreError(result.stderr.trim() || (result.exitCode !== 0 ? `exit ${result.exitCode}` : ''), left);
     }
   }
 

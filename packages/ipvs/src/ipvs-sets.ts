@@ -34,6 +34,9 @@ export function ipvsSetName(key: IpvsSetKey, family: IPFamily): string {
   return family === 6 ? name.replace(/^KUBE-/, 'KUBE-6-').slice(0, MAX_SET_NAME) : name;
 }
 
+/** The names of every set of one family: what `cleanup --kube-proxy-leftovers` removes of kube-proxy's. */
+export const ipvsSetNames = (family: IPFamily): string[] => (Object.keys(IPVS_SETS) as IpvsSetKey[]).map((key) => ipvsSetName(key, family));
+
 /** Every set of one family, in kube-proxy's order. `groups`: by set, its members by owner (a Service port). */
 export function ipvsSets(family: IPFamily, groups: ReadonlyMap<IpvsSetKey, ReadonlyMap<string, readonly string[]>>): IpsetPlan[] {
   const inet = family === 6 ? 'inet6' : 'inet';

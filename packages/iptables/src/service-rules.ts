@@ -206,7 +206,7 @@ function inlineEndpoints(rules: Rule[], endpoints: readonly Endpoint[], service:
     const endpoint = endpoints[i]!;
     if (endpoint.port !== lastPort) [colonPort, middle, lastPort] = [`:${endpoint.port}`, `,${proto}:${endpoint.port},`, endpoint.port];
     const to = endpoint.family === 4 ? endpoint.ip + colonPort : joinHostPort(endpoint.ip, endpoint.port);
-    if (say) rules.push(ruleText(['-p', proto, ...comment(`${service.key} -> ${to}`), ...pick(i, n), '-m', proto, '-j', 'DNAT', '--to-destination', to]));
+    if (say) rules.push(ruleText(['-p', proto, ...comment(`${service.key} -> ${to}`), ...pick(i, n), '-j', 'DNAT', '--to-destination', to]));
     // Without comments (any large cluster), a shared prefix and the destination: 100k rules per cold plan.
     else rules.push(inlineDNATPrefix(proto, n - i) + to);
     hairpin.push(endpoint.ip + middle + endpoint.ip);
@@ -282,12 +282,17 @@ const probabilities: string[] = [];
 const statistics: (readonly string[])[] = [];
 const inlinePrefixes = new Map<string, string[]>();
 
-/** An inline DNAT rule up to its destination, for the n-th last endpoint (the last one has no statistic). */
+/**
+ * An inline DNAT rule up to its destination, for the n-th last endpoint (the last one has no statistic). Unlike
+ * kube-proxy's KUBE-SEP rule it has no `-m tcp`: with no option that match tests nothing, yet on nft it is an xt
+ * compat expression that every new connection calls and that every commit walks when it validates the table
+ * (a fifth of the floor at 10k Services × 10, BENCHMARKS.md).
+ */
 function inlineDNATPrefix(proto: string, n: number): string {
   let byCount = inlinePrefixes.get(proto);
   if (!byCount) inlinePrefixes.set(proto, (byCount = []));
   // An ip:port never needs quoting, so it is appended as it is.
-  return (byCount[n] ??= ruleText(['-p', proto, ...(n > 1 ? statistic(n) : NONE), '-m', proto, '-j', 'DNAT', '--to-destination']) + ' ');
+  return (byCount[n] ??= ruleText(['-p', proto, ...(n > 1 ? statistic(n) : NONE), '-j', 'DNAT', '--to-destination']) + ' ');
 }
 
 /** `-m statistic --mode random --probability 1/n`, one shared array per n. */

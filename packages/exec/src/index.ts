@@ -6,3 +6,4 @@ export type { FakeResponder, RecordedCommand } from './fake-runner.js';
 export { FakeRunner } from './fake-runner.js';
 export { ToolMissingError } from './missing-tool.js';
 export { StandbyCommand } from './standby-command.js';
+export { StandbyPool } from './standby-pool.js';

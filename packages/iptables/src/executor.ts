@@ -1,4 +1,4 @@
-import { CommandError, runChecked, StandbyCommand, ToolMissingError, type CommandResult, type CommandRunner, type RunOptions } from '@hybrid-proxy/exec';
+import { CommandError, runChecked, StandbyPool, ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import type { IPFamily } from '@hybrid-proxy/model';
 import { canonicalRule } from './saved-rule.js';
 import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChanges, type AppliedState } from './chain-diff.js';
@@ -77,12 +77,12 @@ export class IptablesExecutor {
   private tools: IptablesTools | undefined;
   private applied: { readonly tables: AppliedState; readonly sets: Map<string, MemberLedger>; readonly jumps: readonly BuiltinJump[] } | undefined;
   private readonly wait: string[];
-  /** Started ahead for the next apply (options.standby), by the command they run. */
-  private readonly standbys = new Map<string, StandbyCommand>();
-  private pendingStandbys: NodeJS.Immediate | undefined;
+  /** Restore tools started ahead for the next apply (options.standby). */
+  private readonly standbys: StandbyPool;
 
   constructor(private readonly options: IptablesExecutorOptions) {
     this.wait = ['-w', String(options.lockWaitSeconds ?? 5)];
+    this.standbys = new StandbyPool(options.runner);
   }
 
   async resolveTools(): Promise<IptablesTools> {
@@ -167,11 +167,7 @@ export class IptablesExecutor {
       this.applied = undefined;
       throw err;
     } finally {
-      // After the apply has returned: starting a process blocks this thread for milliseconds.
-      if (this.options.standby) {
-        clearImmediate(this.pendingStandbys);
-        this.pendingStandbys = setImmediate(() => this.prepareStandbys(tools, plan.ipsets.length > 0));
-      }
+      if (this.options.standby) this.standbys.prepare([[tools.restore, [...this.wait, '--noflush']], ...(plan.ipsets.length > 0 ? [['ipset', ['restore', '-exist']] as const] : [])]);
     }
   }
 
@@ -219,29 +215,7 @@ export class IptablesExecutor {
 
   /** Ends the commands kept waiting for the next apply (options.standby); the rules stay as they are. */
   async close(): Promise<void> {
-    clearImmediate(this.pendingStandbys);
-    const waiting = [...this.standbys.values()];
-    this.standbys.clear();
-    await Promise.all(waiting.map((command) => command.release()));
-  }
-
-  /** Starts the next apply's restore commands, unless one is still waiting (options.standby). */
-  private prepareStandbys(tools: IptablesTools, sets: boolean): void {
-    const wanted: [string, string[]][] = [[tools.restore, [...this.wait, '--noflush']]];
-    if (sets) wanted.push(['ipset', ['restore', '-exist']]);
-    for (const [file, args] of wanted) {
-      if (this.standbys.get(file)?.waiting) continue;
-      this.standbys.set(file, new StandbyCommand(this.options.runner, file, args));
-    }
-  }
-
-  /** Runs a command with this input: in its standby process when one waits with the same arguments, else afresh. */
-  private runWithInput(file: string, args: readonly string[], input: NonNullable<RunOptions['input']>): Promise<CommandResult> {
-    const standby = this.standbys.get(file);
-    this.standbys.delete(file);
-    if (standby?.waiting && standby.args.join(' ') === args.join(' ')) return standby.feed(input);
-    void standby?.release();
-    return this.options.runner.run(file, args, { input });
+    await this.standbys.close();
   }
 
   /** A partial sync goes serve-first on nf_tables when asked to, and when each of its commits stays one commit. */
@@ -260,7 +234,7 @@ export class IptablesExecutor {
     const options = { maxRulesPerCommit: this.rulesPerCommit(tools) };
     const chunks = restoreInputChunks(changes, options);
     const args = [...this.wait, '--noflush'];
-    const result = await (standby ? this.runWithInput(tools.restore, args, chunks) : this.options.runner.run(tools.restore, args, { input: chunks }));
+    const result = await (standby ? this.standbys.run(tools.restore, args, chunks) : this.options.runner.run(tools.restore, args, { input: chunks }));
     if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, renderRestoreInput(changes, options));
     return [changes];
   }
@@ -312,7 +286,7 @@ export class IptablesExecutor {
       if (applied) yield removals.join('\n') + '\n';
     }
     const args = ['restore', '-exist'];
-    const result = await this.runWithInput('ipset', args, input());
+    const result = await this.standbys.run('ipset', args, input());
     if (result.exitCode !== 0) throw new CommandError('ipset', args, result);
   }
 

@@ -4,14 +4,38 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunner, runChecked } from '@hybrid-proxy/exec';
-import { IpvsExecutor, planIpvs, defaultIpvsPlannerOptions } from '@hybrid-proxy/ipvs';
+import { createIpvsPlanMemo, defaultIpvsPlannerOptions, IpvsExecutor, ipvsChanges, planIpvs, virtualServerId } from '@hybrid-proxy/ipvs';
 import { LAB_ADDRESSES, LabNode, spawnInNamespace, type TrafficTarget } from '@hybrid-proxy/lab';
-import { buildSnapshot } from '@hybrid-proxy/model';
+import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
 
 /** IPVS mode on Debian's kernel, inside the VM lane: the real `hybrid-proxy run --mode ipvs`, real packets. */
 const FIXTURES = fileURLToPath(new URL('../../lab/test/fixtures/traffic', import.meta.url));
 const WEB: TrafficTarget = { key: 'test/web:http', protocol: 'TCP', ip: '198.19.1.10', port: 80 };
 const DNS: TrafficTarget = { key: 'test/dns:dns', protocol: 'UDP', ip: '198.19.1.53', port: 53 };
+
+/** Opens argv[2] connections to the web VIP, says so, and sends each its request once the file argv[1] exists. */
+const IDLE_CLIENT = `
+const net = require('net');
+const fs = require('fs');
+const [go, count] = [process.argv[1], Number(process.argv[2])];
+let connected = 0;
+const answers = [];
+const sockets = Array.from({ length: count }, () => {
+  const socket = net.connect({ host: '${WEB.ip}', port: 80 }, () => { if (++connected === count) console.log('connected'); });
+  let text = '';
+  socket.setEncoding('utf8').on('data', (d) => (text += d)).on('end', () => {
+    // The body (chunked, as Node writes it) is the Pod's name.
+    answers.push((/\\bweb-[a-z]\\b/.exec(text.split('\\r\\n\\r\\n').slice(1).join(' ')) ?? ['?'])[0]);
+    if (answers.length === count) console.log('answered ' + answers.sort().join(','));
+  });
+  return socket;
+});
+const poll = setInterval(() => {
+  if (!fs.existsSync(go)) return;
+  clearInterval(poll);
+  for (const socket of sockets) socket.write('GET / HTTP/1.1\\r\\nHost: web\\r\\n\\r\\n');
+}, 100);
+`;
 
 describe('hybrid-proxy --mode ipvs in a lab node', () => {
   let dir: string;
@@ -89,7 +113,7 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     for (const result of await traffic) expect(result.failed, JSON.stringify(result.errors)).toBe(0);
   });
 
-  it('stops sending to a removed endpoint, in one sync that touches nothing else', async () => {
+  it('drains a removed endpoint: its established connections live on at weight 0, new ones go elsewhere, in one sync that touches nothing else', async () => {
     const failures = async () => (await node.metrics()).find((s) => s.name === 'hybrid_proxy_sync_failures_total')?.value ?? 0;
     // A virtual server the proxy does not own (its VIP is not on kube-ipvs0): a diff must leave it alone.
     await ipvsadm(['-A', '-t', '198.18.200.1:9999', '-s', 'rr']);
@@ -97,11 +121,21 @@ describe('hybrid-proxy --mode ipvs in a lab node', () => {
     await runChecked(node.topology.node.run, 'ip', ['addr', 'add', '198.18.201.1/32', 'dev', 'kube-ipvs0']);
     await ipvsadm(['-A', '-t', '198.18.201.1:9999', '-s', 'rr']);
     const failedBefore = await failures();
+    // Three connections, established and idle (rr gives one to each backend); each sends its request only later.
+    const go = join(dir, 'send-now');
+    const idle = spawnInNamespace(node.topology.client.namespace, process.execPath, ['-e', IDLE_CLIENT, go, '3'], 'idle connections');
+    await idle.waitForLine((l) => l === 'connected', 30_000);
     const mark = node.logMark;
     await writeFile(join(dir, 'web.yaml'), (await readFile(join(dir, 'web.yaml'), 'utf8')).replace(/\n  - \{ addresses: \[198\.18\.1\.13\].*\n/, '\n'));
     await node.waitForSync(mark);
+    // kube-proxy's graceful termination: the removed real stays, at weight 0, while it has a connection.
+    expect((await ipvsadm(['-Ln', '-t', `${WEB.ip}:80`])).stdout).toMatch(/-> 198\.18\.1\.13:8080\s+Masq\s+0\s+1\s/);
     const [result] = await node.traffic.burst([WEB], { count: 100, concurrency: 2 });
     expect(result!.backends).toEqual({ 'web-a': 50, 'web-b': 50 });
+    // ...and the connection that web-c holds still gets its answer from web-c.
+    await writeFile(go, '');
+    const answered = idle.lines[await idle.waitForLine((l) => l.startsWith('answered '), 30_000)]!;
+    expect(answered).toBe('answered web-a,web-b,web-c');
     // The diff applied on the first try (no failed sync rebuilt the table) and the foreign server survived it.
     expect(await failures()).toBe(failedBefore);
     expect((await ipvsadm(['-Ln'])).stdout).toMatch(/TCP\s+198\.18\.200\.1:9999 rr/);
@@ -167,5 +201,59 @@ describe('the wrr scheduler, applied by the executor', () => {
     await executor.apply(weighted);
     const [result] = await node.traffic.burst([WEB], { count: 60, concurrency: 1 });
     expect(result!.backends).toEqual({ 'web-a': 10, 'web-b': 20, 'web-c': 30 });
+  });
+});
+
+describe('the executor under endpoint churn', () => {
+  let node: LabNode;
+  beforeAll(async () => {
+    node = await LabNode.start({ manifests: FIXTURES, mode: 'ipvs', counters: 'off', startProxy: false });
+  });
+  afterAll(async () => node?.destroy());
+
+  it('ends in a kernel state equal to a plan of the final objects, read back, after rounds of partial syncs', async () => {
+    const runner = createRunner({ netns: node.topology.node.namespace });
+    // IPVS takes no real server it has no unicast route to: the churned endpoints live behind a dummy device.
+    await runChecked(runner, 'ip', ['link', 'add', 'churn', 'type', 'dummy']);
+    await runChecked(runner, 'ip', ['link', 'set', 'dev', 'churn', 'up']);
+    await runChecked(runner, 'ip', ['route', 'add', '198.18.100.0/22', 'dev', 'churn']);
+    const executor = new IpvsExecutor({ runner, family: 4, standby: true });
+    await executor.preflight();
+    await executor.setSysctls();
+    const assembler = new SnapshotAssembler();
+    const memo = createIpvsPlanMemo();
+    const options = { ...defaultIpvsPlannerOptions, localTraffic: { mode: 'ClusterCIDR', cidrs: [LAB_ADDRESSES.podCIDRv4] } } as const;
+    const setService = (i: number, port: number) =>
+      assembler.setService(`churn/svc-${i}`, convertService({ kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'churn' }, spec: { clusterIP: `198.19.9.${i + 1}`, ports: [{ name: 'p', port, targetPort: 8080, protocol: i % 4 === 0 ? 'UDP' : 'TCP' }] } }).value!);
+    const setSlice = (i: number, ips: number[]) =>
+      assembler.setSlice(`churn/svc-${i}-a`, convertEndpointSlice({ kind: 'EndpointSlice', metadata: { name: `svc-${i}-a`, namespace: 'churn', labels: { 'kubernetes.io/service-name': `svc-${i}` } }, addressType: 'IPv4', ports: [{ name: 'p', port: 8080, protocol: i % 4 === 0 ? 'UDP' : 'TCP' }], endpoints: ips.map((k) => ({ addresses: [`198.18.${100 + (i % 4)}.${k}`] })) }).value!);
+    for (let i = 0; i < 12; i++) {
+      setService(i, 80);
+      setSlice(i, [1, 2, 3]);
+    }
+    let plan = planIpvs(assembler.snapshot(), options, memo);
+    await executor.apply(plan);
+    let seed = 3;
+    const next = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (let round = 0; round < 25; round++) {
+      const i = next(12);
+      const roll = next(10);
+      if (roll < 7) setSlice(i, Array.from({ length: next(5) }, (_, k) => 1 + ((k + round) % 200)));
+      else if (roll < 9) setService(i, 80 + next(3));
+      else assembler.setService(`churn/svc-${i}`, undefined);
+      plan = planIpvs(assembler.snapshot(), options, memo);
+      await executor.apply(plan);
+    }
+    await executor.close();
+    // Read back: the kernel equals the plan of the final objects, but for TCP reals still draining at weight 0.
+    const kernel = (await executor.virtualServers()).filter((vs) => vs.address.startsWith('198.19.9.'));
+    const planned = plan.virtualServers.filter((vs) => vs.address.startsWith('198.19.9.'));
+    const byId = new Map(planned.map((vs) => [virtualServerId(vs), vs]));
+    const withoutDraining = kernel.map((vs) => ({ ...vs, reals: vs.reals.filter((r) => r.weight > 0 || byId.get(virtualServerId(vs))?.reals.some((p) => p.address === r.address)) }));
+    expect(ipvsChanges(withoutDraining, planned)).toEqual([]);
+    expect(kernel.flatMap((vs) => vs.reals).filter((r) => r.weight === 0).length).toBe(executor.drainingReals);
+    const addresses = (await runChecked(runner, 'ip', ['-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout;
+    for (const address of plan.addresses) expect(addresses).toContain(`${address}/32`);
+    expect(await executor.lostState()).toEqual([]);
   });
 });

@@ -26,7 +26,7 @@ export class IpvsMode implements ProxyBackend {
   private readonly memos = new Map<IPFamily, IpvsPlanMemo>();
 
   constructor(private readonly options: IpvsModeOptions) {
-    this.executors = new Map(options.families.map((family) => [family, new IpvsExecutor({ runner: options.runner, family, iptablesVariant: options.iptablesVariant, strictARP: options.strictARP, excludeCIDRs: options.excludeCIDRs })]));
+    this.executors = new Map(options.families.map((family) => [family, new IpvsExecutor({ runner: options.runner, family, iptablesVariant: options.iptablesVariant, strictARP: options.strictARP, excludeCIDRs: options.excludeCIDRs, standby: true })]));
   }
 
   async preflight(): Promise<void> {
@@ -58,16 +58,21 @@ export class IpvsMode implements ProxyBackend {
   private nodeAddressesRead: readonly string[] | undefined;
 
   private async nodeAddresses(snapshot: Snapshot, full: boolean): Promise<readonly string[]> {
+    // Known once read: a partial sync walks no Service to find out whether any has a node port.
+    if (!full && this.nodeAddressesRead) return this.nodeAddressesRead;
     if (!hasNodePorts(snapshot)) return [];
-    if (full || !this.nodeAddressesRead) this.nodeAddressesRead = await localAddresses(this.options.runner, DUMMY_INTERFACE);
-    return this.nodeAddressesRead;
+    return (this.nodeAddressesRead = await localAddresses(this.options.runner, DUMMY_INTERFACE));
   }
+
+  /** When draining real servers were last checked for connections left. */
+  private drainCheckedAt = 0;
 
   async sync(snapshot: Snapshot, options: { full: boolean }): Promise<SyncOutcome> {
     const steps = this.plans(snapshot, await this.nodeAddresses(snapshot, options.full)).map(({ family, executor, plan }) => ({
       family,
       apply: async () => {
         const result = await executor.apply(plan, options);
+        await this.deleteDrainedReals(executor);
         const changed = result.ipvsCommands + result.ipsetCommands + result.addressCommands > 0;
         return { kind: options.full ? 'full' : changed ? 'partial' : 'unchanged', rulesPerTable: result.rulesPerTable } as const;
       },
@@ -79,6 +84,17 @@ export class IpvsMode implements ProxyBackend {
       }
       for (const other of this.executors.values()) other.invalidate();
     });
+  }
+
+  /**
+   * Graceful termination's second half: draining reals with no connection left are deleted, checked at most every
+   * DRAIN_CHECK_MS (kube-proxy: every minute), after a sync has served its change.
+   */
+  private async deleteDrainedReals(executor: IpvsExecutor): Promise<void> {
+    if (executor.drainingReals === 0 || performance.now() - this.drainCheckedAt < DRAIN_CHECK_MS) return;
+    this.drainCheckedAt = performance.now();
+    const deleted = await executor.deleteDrainedReals();
+    if (deleted > 0) this.options.logger.info('deleted drained real servers', { deleted, draining: executor.drainingReals });
   }
 
   /** Virtual servers, set members, kube-ipvs0 addresses and rules that someone else changed since the last sync, and the node's addresses. */
@@ -99,11 +115,18 @@ export class IpvsMode implements ProxyBackend {
     return this.plans(snapshot, addresses).map(({ family, plan }) => `# IPv${family}\n${renderIpvsPlan(plan)}`).join('\n');
   }
 
+  async close(): Promise<void> {
+    await Promise.all([...this.executors.values()].map((executor) => executor.close()));
+  }
+
   async cleanup(): Promise<void> {
     const empty: Snapshot = { entries: new Map(), invalid: [] };
     for (const { executor, plan } of this.plans(empty, [])) await executor.cleanup(plan);
   }
 }
+
+/** How often draining real servers are checked for connections left: the sync period's order, well under kube-proxy's minute. */
+const DRAIN_CHECK_MS = 5000;
 
 function hasNodePorts(snapshot: Snapshot): boolean {
   for (const entry of snapshot.entries.values()) if (entry.service.nodePort !== 0) return true;

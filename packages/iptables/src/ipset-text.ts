@@ -52,7 +52,7 @@ export class MemberLedger {
   private groups: ReadonlyMap<string, readonly string[]> = new Map();
 
   constructor(groups: ReadonlyMap<string, readonly string[]>) {
-    this.update(groups);
+    this.diff(groups);
   }
 
   /** How many distinct members the set holds, by this ledger. */
@@ -62,6 +62,12 @@ export class MemberLedger {
 
   /** Moves to `next` and returns the `add` and `del` lines for set `name`. */
   update(next: ReadonlyMap<string, readonly string[]>, name = ''): MemberChanges {
+    const { added, removed } = this.diff(next);
+    return { adds: added.map((m) => `add ${name} ${m}`), removals: removed.map((m) => `del ${name} ${m}`) };
+  }
+
+  /** Moves to `next` and returns the members that it adds and those that it loses. */
+  diff(next: ReadonlyMap<string, readonly string[]>): { readonly added: string[]; readonly removed: string[] } {
     const added: string[] = [];
     const removed: string[] = [];
     const change = (members: readonly string[], by: 1 | -1) => {
@@ -86,12 +92,9 @@ export class MemberLedger {
     }
     if (!candidates) for (const [owner, members] of this.groups) if (!next.has(owner)) change(members, -1);
     this.groups = next;
-    // A member that left one owner and joined another in the same plan was counted down and up: keep neither line.
+    // A member that left one owner and joined another in the same plan was counted down and up: keep neither.
     const net = new Set(removed.filter((m) => this.counts.has(m)));
-    return {
-      adds: added.filter((m) => !net.has(m)).map((m) => `add ${name} ${m}`),
-      removals: removed.filter((m) => !this.counts.has(m)).map((m) => `del ${name} ${m}`),
-    };
+    return { added: added.filter((m) => !net.has(m)), removed: removed.filter((m) => !this.counts.has(m)) };
   }
 }
 

@@ -1,15 +1,14 @@
 import { cidrContains } from '@hybrid-proxy/model';
 import { DUMMY_INTERFACE } from './ipvs-plan.js';
 
-/** `ip -batch` lines that bind the desired VIPs to kube-ipvs0 and unbind the others. */
+/** An `ip -batch` line that binds an address to kube-ipvs0, or unbinds it. */
+export const addressLine = (verb: 'add' | 'del', ip: string): string => `addr ${verb} ${ip}${ip.includes(':') ? '/128' : '/32'} dev ${DUMMY_INTERFACE}`;
+
+/** `ip -batch` lines that bind the desired VIPs to kube-ipvs0 and unbind the others: additions first. */
 export function addressChanges(current: readonly string[], desired: readonly string[]): string[] {
   const have = new Set(current);
   const want = new Set(desired);
-  const bits = (ip: string) => (ip.includes(':') ? '/128' : '/32');
-  return [
-    ...[...have].filter((ip) => !want.has(ip)).map((ip) => `addr del ${ip}${bits(ip)} dev ${DUMMY_INTERFACE}`),
-    ...[...want].filter((ip) => !have.has(ip)).map((ip) => `addr add ${ip}${bits(ip)} dev ${DUMMY_INTERFACE}`),
-  ];
+  return [...[...want].filter((ip) => !have.has(ip)).map((ip) => addressLine('add', ip)), ...[...have].filter((ip) => !want.has(ip)).map((ip) => addressLine('del', ip))];
 }
 
 /**

@@ -10,3 +10,7 @@ export type { IpvsApplyResult, IpvsExecutorOptions } from './ipvs-executor.js';
 export { IpvsExecutor, IpvsRestoreError, IpvsUnavailableError } from './ipvs-executor.js';
 
 export { renderIpvsPlan } from './render-ipvs-plan.js';
+export type { DrainingReal } from './graceful-termination.js';
+export { drainedReals, gracefulOperations, withDraining } from './graceful-termination.js';
+export type { IpvsOperation, ListedReal } from './ipvsadm-text.js';
+export { ipvsOperations, operationLine, parseIpvsadmList } from './ipvsadm-text.js';

@@ -1,10 +1,21 @@
-import { runChecked, type CommandRunner } from '@hybrid-proxy/exec';
+import { CommandError, runChecked, StandbyPool, type CommandRunner } from '@hybrid-proxy/exec';
 import { IptablesExecutor, ipsetChanges, ipsetOwners, MemberLedger, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
-import { cidrContains, type IPFamily } from '@hybrid-proxy/model';
-import { addressChanges, managedAddresses } from './address-changes.js';
-import { ipvsChanges, parseIpvsadmSave } from './ipvsadm-text.js';
-import { DUMMY_INTERFACE, type IpvsPlan, type VirtualServer } from './ipvs-plan.js';
+import { cidrContains, OverlayMap, type IPFamily } from '@hybrid-proxy/model';
+import { addressChanges, addressLine, managedAddresses } from './address-changes.js';
+import { drainedReals, drainingKey, gracefulOperations, withDraining, type DrainingReal } from './graceful-termination.js';
+import { ipvsChanges, operationLine, parseIpvsadmList, parseIpvsadmSave, serviceArgs, type ListedReal } from './ipvsadm-text.js';
+import { DUMMY_INTERFACE, virtualServerId, type IpvsPlan, type VirtualServer } from './ipvs-plan.js';
 import { ipvsSetName, type IpvsSetKey } from './ipvs-sets.js';
+
+/** The tools a partial sync feeds, started ahead of it (options.standby). */
+const STANDBY_COMMANDS = [
+  ['ipvsadm', ['-R']],
+  ['ipset', ['restore', '-exist']],
+  ['ip', ['-batch', '-']],
+] as const;
+
+/** How many virtual servers a failed partial sync reads back to say what it left. */
+const MAX_READ_BACK = 32;
 
 /** The sets that say which node ports are this proxy's, by protocol. */
 const NODE_PORT_SET_KEYS: readonly (readonly [VirtualServer['protocol'], IpvsSetKey])[] = [
@@ -24,6 +35,8 @@ export interface IpvsExecutorOptions {
   readonly strictARP?: boolean;
   /** kube-proxy's --ipvs-exclude-cidrs: virtual servers and kube-ipvs0 addresses in these ranges are never cleaned up. */
   readonly excludeCIDRs?: readonly string[];
+  /** Start `ipvsadm -R`, `ipset restore` and `ip -batch` ahead of the next partial sync, which then skips their start-up. */
+  readonly standby?: boolean;
 }
 
 export interface IpvsApplyResult {
@@ -31,6 +44,8 @@ export interface IpvsApplyResult {
   readonly ipsetCommands: number;
   readonly addressCommands: number;
   readonly rulesPerTable: Readonly<Record<string, number>>;
+  /** performance.now() once the change serves: its virtual and real servers are in, removals may still follow. */
+  readonly servedAt: number;
 }
 
 /** A kernel feature the IPVS mode needs is missing; the message names it. */
@@ -59,8 +74,14 @@ interface Ledger {
   /** The last plan's sets (their members, for lostState) and a member ledger per set (for partial syncs). */
   readonly ipsets: readonly IpsetPlan[];
   readonly members: ReadonlyMap<string, MemberLedger>;
-  readonly addresses: readonly string[];
+  /** kube-ipvs0's addresses by owner, counted (Service ports share ClusterIPs). */
+  readonly addresses: MemberLedger;
+  /** The plan the ledger is of: its flat lists, for lostState. */
+  readonly plan: IpvsPlan;
 }
+
+/** The plan's kube-ipvs0 addresses by owner; all under one owner for a plan built without groups. */
+const addressGroupsOf = (plan: IpvsPlan): ReadonlyMap<string, readonly string[]> => plan.addressGroups ?? new Map([['', plan.addresses]]);
 
 /**
  * The plan's virtual servers by owner. A plan's own groups are taken when its flat list is theirs (the planner's
@@ -68,6 +89,8 @@ interface Ledger {
  */
 function groupsOf(plan: IpvsPlan): ReadonlyMap<string, readonly VirtualServer[]> {
   const groups = plan.virtualServerGroups;
+  // The planner's plans derive their flat list from the groups (a getter): they agree by construction.
+  if (groups && Object.getOwnPropertyDescriptor(plan, 'virtualServers')?.get) return groups;
   const flat = plan.virtualServers;
   if (groups) {
     let i = 0;
@@ -83,13 +106,16 @@ function groupsOf(plan: IpvsPlan): ReadonlyMap<string, readonly VirtualServer[]>
 function changedVirtualServers(before: ReadonlyMap<string, readonly VirtualServer[]>, after: ReadonlyMap<string, readonly VirtualServer[]>): [VirtualServer[], VirtualServer[]] {
   const was: VirtualServer[] = [];
   const now: VirtualServer[] = [];
-  for (const [owner, list] of after) {
+  // Groups of one lineage of plans name the owners that may have changed; otherwise every owner is compared.
+  const candidates = OverlayMap.changedKeys(before, after);
+  for (const owner of candidates ?? after.keys()) {
     const old = before.get(owner);
+    const list = after.get(owner);
     if (old === list) continue;
     if (old) was.push(...old);
-    now.push(...list);
+    if (list) now.push(...list);
   }
-  for (const [owner, old] of before) if (!after.has(owner)) was.push(...old);
+  if (!candidates) for (const [owner, old] of before) if (!after.has(owner)) was.push(...old);
   return [was, now];
 }
 
@@ -97,9 +123,18 @@ function changedVirtualServers(before: ReadonlyMap<string, readonly VirtualServe
 export class IpvsExecutor {
   readonly iptables: IptablesExecutor;
   private ledger: Ledger | undefined;
+  /** Real servers draining at weight 0 (graceful termination), by virtual server and real. */
+  private draining = new Map<string, DrainingReal>();
+  private readonly standbys: StandbyPool;
 
   constructor(private readonly options: IpvsExecutorOptions) {
     this.iptables = new IptablesExecutor({ runner: options.runner, family: options.family, variant: options.iptablesVariant ?? 'auto' });
+    this.standbys = new StandbyPool(options.runner);
+  }
+
+  /** How many real servers are draining (weight 0, connections left). */
+  get drainingReals(): number {
+    return this.draining.size;
   }
 
   /** Fails early, naming what is missing: the IPVS module, the dummy interface type, or a tool. */
@@ -153,12 +188,46 @@ export class IpvsExecutor {
       const partial = !options.full && ledger && plan.ipsets.every((set) => ledger.members.has(set.name));
       const result = partial ? await this.applyPartial(plan, virtualServers, ledger) : await this.applyFull(plan, options);
       const members = partial ? ledger.members : new Map(plan.ipsets.map((set) => [set.name, new MemberLedger(ipsetOwners(set))]));
-      this.ledger = { virtualServers, ipsets: plan.ipsets, members, addresses: plan.addresses };
+      const addresses = partial ? ledger.addresses : new MemberLedger(addressGroupsOf(plan));
+      this.ledger = { virtualServers, ipsets: plan.ipsets, members, addresses, plan };
       return result;
     } catch (err) {
       this.ledger = undefined;
       throw err;
+    } finally {
+      if (this.options.standby) this.standbys.prepare(STANDBY_COMMANDS);
     }
+  }
+
+  /** Ends the tools started ahead (options.standby); the kernel state stays as it is. */
+  async close(): Promise<void> {
+    await Promise.all([this.standbys.close(), this.iptables.close()]);
+  }
+
+  /**
+   * Deletes the draining reals that have no connection left (kube-proxy checks once a minute), reading only their
+   * virtual servers. Returns how many it deleted.
+   */
+  async deleteDrainedReals(): Promise<number> {
+    if (this.draining.size === 0) return 0;
+    const servers = new Map([...this.draining.values()].map(({ vs }) => [virtualServerId(vs), vs]));
+    const listed = await this.listServers([...servers.values()]);
+    const { drained, gone } = drainedReals(this.draining, listed);
+    for (const key of gone) this.draining.delete(key);
+    if (drained.length === 0) return 0;
+    await this.restoreIpvs(drained.map(({ vs, real }) => operationLine({ op: 'delete-real', vs, real })));
+    for (const { vs, real } of drained) this.draining.delete(drainingKey(vs, real));
+    return drained.length;
+  }
+
+  /** `ipvsadm -Ln` of each of these virtual servers: its reals with their connections (undefined: not in the kernel). */
+  private async listServers(servers: readonly VirtualServer[]): Promise<Map<string, readonly ListedReal[] | undefined>> {
+    const listed = new Map<string, readonly ListedReal[] | undefined>();
+    for (const vs of servers) {
+      const result = await this.options.runner.run('ipvsadm', ['-Ln', ...serviceArgs(vs)]);
+      listed.set(virtualServerId(vs), result.exitCode === 0 ? parseIpvsadmList(result.stdout)[0]?.reals : undefined);
+    }
+    return listed;
   }
 
   /** The next apply is a full one (after a failure elsewhere, or to start afresh). */
@@ -179,29 +248,59 @@ export class IpvsExecutor {
     const addressLines = addressChanges(bound, plan.addresses);
     if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
     const owns = this.ownership([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)], sets, plan);
-    const ipvsLines = ipvsChanges(await this.ownVirtualServers(owns), plan.virtualServers);
-    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, { plan, owns });
-    return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+    // The kernel's reals at weight 0 that the plan does not have are draining (from before a restart, too).
+    const { operations, draining } = gracefulOperations(await this.ownVirtualServers(owns), plan.virtualServers, this.draining);
+    const ipvsLines = operations.map(operationLine);
+    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, { expect: () => withDraining(plan.virtualServers, draining), owns });
+    this.draining = draining;
+    return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable, servedAt: performance.now() };
   }
 
-  /** Only what changed since the ledger: set members first (removals, then additions), addresses, then servers. */
+  /**
+   * Only what changed since the ledger, additions first: new set members and kube-ipvs0 addresses are written at
+   * once, IPVS takes its additions and then its removals (ipvsOperations), and member and address removals follow
+   * once IPVS has its change (not at all if it failed). So a change never opens a window without a backend, and the
+   * tools run side by side, in processes started ahead (options.standby). A failure reads back what it touched.
+   */
   private async applyPartial(plan: IpvsPlan, virtualServers: ReadonlyMap<string, readonly VirtualServer[]>, ledger: Ledger): Promise<IpvsApplyResult> {
-    const { runner } = this.options;
-    const removals: string[] = [];
-    const adds: string[] = [];
+    let adds: string[] = [];
+    let removals: string[] = [];
     for (const set of plan.ipsets) {
       const changes = ledger.members.get(set.name)!.update(ipsetOwners(set), set.name);
-      removals.push(...changes.removals);
-      adds.push(...changes.adds);
+      adds = adds.concat(changes.adds);
+      removals = removals.concat(changes.removals);
     }
-    const ipsetLines = [...removals, ...adds];
-    if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
+    const bound = ledger.addresses.diff(addressGroupsOf(plan));
+    const [was, now] = changedVirtualServers(ledger.virtualServers, virtualServers);
+    const { operations, draining } = gracefulOperations(was, now, this.draining);
+    const ipvsLines = operations.map(operationLine);
     const rules = await this.iptables.apply(plan.iptables);
-    const addressLines = addressChanges(ledger.addresses, plan.addresses);
-    if (addressLines.length > 0) await runChecked(runner, 'ip', ['-batch', '-'], { input: addressLines.join('\n') + '\n' });
-    const ipvsLines = ipvsChanges(...changedVirtualServers(ledger.virtualServers, virtualServers));
-    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines);
-    return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable };
+    // The change serves once IPVS has it, and the addresses it binds (written in the same run as its removals).
+    let servedAt = 0;
+    const ipvs = (ipvsLines.length > 0 ? this.restoreIpvs(ipvsLines, { touched: [...now, ...was], expect: () => now }) : Promise.resolve()).then(() => {
+      if (bound.added.length === 0) servedAt = performance.now();
+    });
+    const steps = await Promise.allSettled([
+      ipvs,
+      this.phased('ipset', ['restore', '-exist'], adds, removals, ipvs),
+      this.phased('ip', ['-batch', '-'], bound.added.map((ip) => addressLine('add', ip)), bound.removed.map((ip) => addressLine('del', ip)), ipvs),
+    ]);
+    servedAt ||= performance.now();
+    const failed = steps.find((step) => step.status === 'rejected');
+    if (failed) throw failed.reason;
+    this.draining = draining;
+    return { ipvsCommands: ipvsLines.length, ipsetCommands: adds.length + removals.length, addressCommands: bound.added.length + bound.removed.length, rulesPerTable: rules.rulesPerTable, servedAt };
+  }
+
+  /** One run of a tool whose input gives `adds` at once and `removals` once `applied` resolves (never if it rejects). */
+  private async phased(file: string, args: readonly string[], adds: readonly string[], removals: readonly string[], applied: Promise<unknown>): Promise<void> {
+    if (adds.length === 0 && removals.length === 0) return;
+    async function* input(): AsyncGenerator<string> {
+      if (adds.length > 0) yield adds.join('\n') + '\n';
+      if (removals.length > 0 && (await applied.then(() => true, () => false))) yield removals.join('\n') + '\n';
+    }
+    const result = await this.standbys.run(file, args, input());
+    if (result.exitCode !== 0) throw new CommandError(file, [...args], result);
   }
 
   /**
@@ -221,13 +320,15 @@ export class IpvsExecutor {
     }
     const exists = (await this.options.runner.run('ip', ['link', 'show', 'dev', DUMMY_INTERFACE])).exitCode === 0;
     const bound = new Set(exists ? await this.boundAddresses() : []);
-    const unbound = ledger.addresses.filter((ip) => !bound.has(ip.split('/')[0]!));
+    const planned = ledger.plan.addresses;
+    const unbound = planned.filter((ip) => !bound.has(ip.split('/')[0]!));
     if (!exists) lost.push(`${DUMMY_INTERFACE} is gone`);
     else if (unbound.length > 0) lost.push(`${unbound.length} addresses left ${DUMMY_INTERFACE}, e.g. ${unbound[0]}`);
     // Addresses in --ipvs-exclude-cidrs are someone else's, and so are their virtual servers: not ours to miss.
-    const managed = managedAddresses([...bound], ledger.addresses, this.options.excludeCIDRs ?? []);
+    const managed = managedAddresses([...bound], planned, this.options.excludeCIDRs ?? []);
     const applied = [...ledger.virtualServers.values()].flat();
-    const differences = ipvsChanges(await this.ownVirtualServers(this.ownership([...managed, ...ledger.addresses], sets, { ipsets: ledger.ipsets, virtualServers: applied })), applied);
+    const owns = this.ownership([...managed, ...planned], sets, { ipsets: ledger.ipsets, virtualServers: applied });
+    const differences = ipvsChanges(await this.ownVirtualServers(owns), withDraining(applied, this.draining));
     if (differences.length > 0) lost.push(`${differences.length} virtual or real servers differ from the applied ones, e.g. ${differences[0]}`);
     return lost;
   }
@@ -255,14 +356,28 @@ export class IpvsExecutor {
   /**
    * `ipvsadm -R`, not the `ipvsadm-restore` script: that script runs `ipvsadm -C` first, which would wipe every virtual
    * server (and its connections' scheduling state) before a diff that only names what changed. ipvsadm goes on after a
-   * refused line, so any complaint fails the sync. `verify` (full syncs): the kernel is read back and must match.
+   * refused line, so any complaint fails the sync. What the kernel holds then is read back, to say what differs from
+   * `expect`: all of our servers (`owns`, full syncs, also after success), or only those the change `touched`.
    */
-  private async restoreIpvs(lines: readonly string[], verify?: { plan: IpvsPlan; owns: Ownership }): Promise<void> {
-    const result = await this.options.runner.run('ipvsadm', ['-R'], { input: lines.join('\n') + '\n' });
-    const left = verify ? ipvsChanges(await this.ownVirtualServers(verify.owns), verify.plan.virtualServers) : [];
-    if (result.exitCode !== 0 || result.stderr.trim() !== '' || left.length > 0) {
-      throw new IpvsRestoreError(result.stderr.trim() || (result.exitCode !== 0 ? `exit ${result.exitCode}` : ''), left);
-    }
+  private async restoreIpvs(lines: readonly string[], check?: { expect: () => readonly VirtualServer[]; owns?: Ownership; touched?: readonly VirtualServer[] }): Promise<void> {
+    const result = await this.standbys.run('ipvsadm', ['-R'], lines.join('\n') + '\n');
+    const refused = result.exitCode !== 0 || result.stderr.trim() !== '';
+    let left: string[] = [];
+    if (check?.owns) left = ipvsChanges(await this.ownVirtualServers(check.owns), check.expect());
+    else if (refused && check?.touched) left = await this.touchedDifferences(check.touched, check.expect());
+    if (refused || left.length > 0) throw new IpvsRestoreError(result.stderr.trim() || (result.exitCode !== 0 ? `exit ${result.exitCode}` : ''), left);
+  }
+
+  /** What differs between the kernel and `expected` among the virtual servers a failed change touched (a few read back). */
+  private async touchedDifferences(touched: readonly VirtualServer[], expected: readonly VirtualServer[]): Promise<string[]> {
+    const servers = [...new Map(touched.map((vs) => [virtualServerId(vs), vs])).values()].slice(0, MAX_READ_BACK);
+    const listed = await this.listServers(servers);
+    const kernel = servers.flatMap((vs) => {
+      const reals = listed.get(virtualServerId(vs));
+      return reals ? [{ ...vs, reals: reals.map(({ address, port, weight }) => ({ address, port, weight })) }] : [];
+    });
+    const ids = new Set(servers.map(virtualServerId));
+    return ipvsChanges(kernel, withDraining(expected.filter((vs) => ids.has(virtualServerId(vs))), this.draining));
   }
 
   /** The virtual servers this proxy owns (see ownership). Others on the node (a load balancer's, an operator's) are never touched. */

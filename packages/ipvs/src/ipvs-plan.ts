@@ -29,6 +29,8 @@ export interface IpvsPlan {
   readonly family: IPFamily;
   /** Addresses bound to kube-ipvs0 (as /32 or /128), so that the node accepts traffic to them. */
   readonly addresses: readonly string[];
+  /** The same addresses by owner (a Service port; several may share one), for partial syncs as virtualServerGroups. */
+  readonly addressGroups?: ReadonlyMap<string, readonly string[]>;
   readonly virtualServers: readonly VirtualServer[];
   /**
    * The same virtual servers by owner (a Service port): an owner's array is the same object from one plan to the

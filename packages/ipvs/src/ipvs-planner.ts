@@ -1,5 +1,5 @@
 import { resolveLocalTraffic } from '@hybrid-proxy/iptables';
-import { categorizeEndpoints, cidrContains, NO_LOCAL_DETECTOR, type Endpoint, type IPFamily, type LocalTrafficDetector, type ServiceEntry, type Snapshot } from '@hybrid-proxy/model';
+import { categorizeEndpoints, cidrContains, NO_LOCAL_DETECTOR, OverlayMap, type Endpoint, type IPFamily, type LocalTrafficDetector, type ServiceEntry, type Snapshot } from '@hybrid-proxy/model';
 import { type IpvsPlan, type RealServer, type Scheduler, type VirtualServer } from './ipvs-plan.js';
 import { fixedRules } from './ipvs-rules.js';
 import { ipvsSets, type IpvsSetKey } from './ipvs-sets.js';
@@ -42,10 +42,20 @@ interface Fragment {
 /**
  * Unchanged Service ports keep their fragment from the last plan, as long as the options and the node's addresses
  * are the same: a plan then costs a lookup per Service port, and the executor diffs only the fragments that changed.
+ * With the last plan's groups kept too, a snapshot of the same lineage (the watcher's) is planned in O(changed).
  */
 export interface IpvsPlanMemo {
   context: string;
   fragments: WeakMap<ServiceEntry, Fragment>;
+  last?: PlannedGroups;
+}
+
+/** The last plan's groups, by owner (the snapshot's Service-port key): what the next plan patches. */
+interface PlannedGroups {
+  readonly entries: ReadonlyMap<string, ServiceEntry>;
+  readonly virtualServers: OverlayMap<string, readonly VirtualServer[]>;
+  readonly members: ReadonlyMap<IpvsSetKey, OverlayMap<string, readonly string[]>>;
+  readonly addresses: OverlayMap<string, readonly string[]>;
 }
 
 export const createIpvsPlanMemo = (): IpvsPlanMemo => ({ context: '', fragments: new WeakMap() });
@@ -54,7 +64,7 @@ export const createIpvsPlanMemo = (): IpvsPlanMemo => ({ context: '', fragments:
  * Pure: the IPVS state for one family. A virtual server per ClusterIP, external IP and load-balancer IP on the
  * Service port, and per node address on the node port; a real server per usable endpoint (this node's only, for
  * external traffic of a Local Service). External traffic of a Cluster Service is masqueraded; of a Local one, not.
- * Virtual servers and set members are also grouped by Service port, for partial syncs.
+ * Virtual servers, set members and kube-ipvs0 addresses are also grouped by Service port, for partial syncs.
  */
 export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions, memo?: IpvsPlanMemo): IpvsPlan {
   const options = { ...planned, zone: snapshot.node?.zone || planned.zone, localTraffic: resolveLocalTraffic(planned.localTraffic, snapshot.node) };
@@ -62,37 +72,84 @@ export function planIpvs(snapshot: Snapshot, planned: IpvsPlannerOptions, memo?:
   const ofFamily = (ips: readonly string[]) => ips.filter((ip) => ip.includes(':') === v6);
   const context: EntryContext = { options, nodeIPs: ofFamily(snapshot.node?.addresses ?? []), nodePortAddresses: ofFamily(options.nodePortAddresses ?? []) };
   const key = JSON.stringify(context);
-  if (memo && memo.context !== key) Object.assign(memo, { context: key, fragments: new WeakMap() });
-  const virtualServerGroups = new Map<string, readonly VirtualServer[]>();
-  const memberGroups = new Map<IpvsSetKey, Map<string, readonly string[]>>();
-  const addresses = new Set<string>();
-  for (const entry of snapshot.entries.values()) {
+  if (memo && memo.context !== key) Object.assign(memo, { context: key, fragments: new WeakMap(), last: undefined });
+  const fragmentOf = (entry: ServiceEntry): Fragment => {
     let fragment = memo?.fragments.get(entry);
     if (!fragment) {
       fragment = planEntry(entry, context);
       memo?.fragments.set(entry, fragment);
     }
-    if (fragment.virtualServers.length === 0) continue;
-    const owner = entry.service.key;
-    virtualServerGroups.set(owner, fragment.virtualServers);
-    for (const [set, members] of fragment.members) {
-      let groups = memberGroups.get(set);
-      if (!groups) memberGroups.set(set, (groups = new Map()));
-      groups.set(owner, members);
-    }
-    for (const address of fragment.addresses) addresses.add(address);
-  }
+    return fragment;
+  };
+  const groups = (memo?.last && patchGroups(memo.last, snapshot.entries, fragmentOf)) ?? groupAll(snapshot.entries, fragmentOf);
+  if (memo) memo.last = groups;
   let flat: VirtualServer[] | undefined;
+  let addresses: string[] | undefined;
   return {
     family: options.family,
-    addresses: [...addresses].sort(),
-    get virtualServers() {
-      return (flat ??= [...virtualServerGroups.values()].flat());
+    get addresses() {
+      return (addresses ??= [...new Set([...groups.addresses.values()].flat())].sort());
     },
-    virtualServerGroups,
-    ipsets: ipvsSets(options.family, memberGroups),
+    addressGroups: groups.addresses,
+    get virtualServers() {
+      return (flat ??= [...groups.virtualServers.values()].flat());
+    },
+    virtualServerGroups: groups.virtualServers,
+    ipsets: ipvsSets(options.family, groups.members),
     iptables: fixedRules(options),
   };
+}
+
+/** Every Service port's fragment, grouped by owner. */
+function groupAll(entries: ReadonlyMap<string, ServiceEntry>, fragmentOf: (entry: ServiceEntry) => Fragment): PlannedGroups {
+  const virtualServers = new Map<string, readonly VirtualServer[]>();
+  const members = new Map<IpvsSetKey, Map<string, readonly string[]>>();
+  const addresses = new Map<string, readonly string[]>();
+  for (const [owner, entry] of entries) {
+    const fragment = fragmentOf(entry);
+    if (fragment.virtualServers.length === 0) continue;
+    virtualServers.set(owner, fragment.virtualServers);
+    addresses.set(owner, fragment.addresses);
+    for (const [set, list] of fragment.members) {
+      let groups = members.get(set);
+      if (!groups) members.set(set, (groups = new Map()));
+      groups.set(owner, list);
+    }
+  }
+  const overlays = new Map([...members].map(([set, groups]) => [set, OverlayMap.over(groups)] as const));
+  return { entries, virtualServers: OverlayMap.over(virtualServers), members: overlays, addresses: OverlayMap.over(addresses) };
+}
+
+/**
+ * The last groups with the changed Service ports' fragments swapped in: the keys the snapshots' overlays name.
+ * Undefined when the snapshots share no lineage or so much changed that grouping afresh is cheaper.
+ */
+function patchGroups(last: PlannedGroups, entries: ReadonlyMap<string, ServiceEntry>, fragmentOf: (entry: ServiceEntry) => Fragment): PlannedGroups | undefined {
+  if (entries === last.entries) return last;
+  const candidates = OverlayMap.changedKeys(last.entries, entries);
+  if (!candidates) return undefined;
+  const limit = Math.max(64, entries.size >> 4);
+  const virtualServers: [string, readonly VirtualServer[] | undefined][] = [];
+  const addresses: [string, readonly string[] | undefined][] = [];
+  const members = new Map<IpvsSetKey, [string, readonly string[] | undefined][]>();
+  for (const owner of candidates) {
+    const entry = entries.get(owner);
+    if (entry === last.entries.get(owner)) continue;
+    if (virtualServers.length >= limit) return undefined;
+    const fragment = entry ? fragmentOf(entry) : EMPTY_FRAGMENT;
+    const serves = fragment.virtualServers.length > 0;
+    virtualServers.push([owner, serves ? fragment.virtualServers : undefined]);
+    addresses.push([owner, serves ? fragment.addresses : undefined]);
+    const sets = new Set<IpvsSetKey>(fragment.members.keys());
+    for (const [set, groups] of last.members) if (groups.has(owner)) sets.add(set);
+    for (const set of sets) {
+      const list = serves ? fragment.members.get(set) : undefined;
+      members.set(set, [...(members.get(set) ?? []), [owner, list]]);
+    }
+  }
+  const patched = new Map(last.members);
+  for (const [set, updates] of members) patched.set(set, (last.members.get(set) ?? OverlayMap.over(new Map<string, readonly string[]>())).patch(updates));
+  return { entries, virtualServers: last.virtualServers.patch(virtualServers), members: patched, addresses: last.addresses.patch(addresses) };
 }
 
 interface EntryContext {

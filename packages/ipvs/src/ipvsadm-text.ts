@@ -46,28 +46,96 @@ export function parseIpvsadmSave(text: string): VirtualServer[] {
   return [...servers.values()];
 }
 
-/** The `ipvsadm -R` commands that move the kernel from `current` to `desired`, touching only what differs. */
-export function ipvsChanges(current: readonly VirtualServer[], desired: readonly VirtualServer[]): string[] {
+/** One change to IPVS, as a line of `ipvsadm -R` input. */
+export type IpvsOperation =
+  | { readonly op: 'add-service' | 'edit-service' | 'delete-service'; readonly vs: VirtualServer }
+  | { readonly op: 'add-real' | 'edit-real' | 'delete-real'; readonly vs: VirtualServer; readonly real: RealServer };
+
+/** `ipvsadm -R` input for one operation. */
+export function operationLine(operation: IpvsOperation): string {
+  switch (operation.op) {
+    case 'add-service':
+      return virtualServerLine(operation.vs);
+    case 'edit-service':
+      return virtualServerLine(operation.vs, '-E');
+    case 'delete-service':
+      return `-D ${service(operation.vs)}`;
+    case 'add-real':
+      return realServerLine(operation.vs, operation.real);
+    case 'edit-real':
+      return realServerLine(operation.vs, operation.real, '-e');
+    case 'delete-real':
+      return `-d ${service(operation.vs)} -r ${hostPort(operation.real.address, operation.real.port)}`;
+  }
+}
+
+const realKey = (real: RealServer) => hostPort(real.address, real.port);
+
+/**
+ * What moves the kernel from `current` to `desired`, touching only what differs. Additions come first (new virtual
+ * servers with their reals, edits, new reals and weights), then removals (reals, then virtual servers): a Service
+ * whose endpoints are replaced has its new reals before it loses the old ones, and is never left without one.
+ */
+export function ipvsOperations(current: readonly VirtualServer[], desired: readonly VirtualServer[]): IpvsOperation[] {
   const before = new Map(current.map((vs) => [virtualServerId(vs), vs]));
-  const after = new Map(desired.map((vs) => [virtualServerId(vs), vs]));
-  const lines: string[] = [];
-  for (const [id, vs] of before) if (!after.has(id)) lines.push(`-D ${service(vs)}`);
-  for (const [id, vs] of after) {
+  const additions: IpvsOperation[] = [];
+  const removals: IpvsOperation[] = [];
+  const kept = new Set<string>();
+  for (const vs of desired) {
+    const id = virtualServerId(vs);
+    kept.add(id);
     const old = before.get(id);
     if (!old) {
-      lines.push(virtualServerLine(vs));
-      for (const real of vs.reals) lines.push(realServerLine(vs, real));
+      additions.push({ op: 'add-service', vs });
+      for (const real of vs.reals) additions.push({ op: 'add-real', vs, real });
       continue;
     }
-    if (old.scheduler !== vs.scheduler || old.persistence !== vs.persistence) lines.push(virtualServerLine(vs, '-E'));
-    const oldReals = new Map(old.reals.map((r) => [hostPort(r.address, r.port), r]));
-    const newReals = new Map(vs.reals.map((r) => [hostPort(r.address, r.port), r]));
-    for (const [key] of oldReals) if (!newReals.has(key)) lines.push(`-d ${service(vs)} -r ${key}`);
-    for (const [key, real] of newReals) {
+    if (old.scheduler !== vs.scheduler || old.persistence !== vs.persistence) additions.push({ op: 'edit-service', vs });
+    const oldReals = new Map(old.reals.map((r) => [realKey(r), r]));
+    const newKeys = new Set<string>();
+    for (const real of vs.reals) {
+      const key = realKey(real);
+      newKeys.add(key);
       const was = oldReals.get(key);
-      if (!was) lines.push(realServerLine(vs, real));
-      else if (was.weight !== real.weight) lines.push(realServerLine(vs, real, '-e'));
+      if (!was) additions.push({ op: 'add-real', vs, real });
+      else if (was.weight !== real.weight) additions.push({ op: 'edit-real', vs, real });
+    }
+    for (const [key, real] of oldReals) if (!newKeys.has(key)) removals.push({ op: 'delete-real', vs, real });
+  }
+  for (const [id, vs] of before) if (!kept.has(id)) removals.push({ op: 'delete-service', vs });
+  return [...additions, ...removals];
+}
+
+/** The `ipvsadm -R` lines that move the kernel from `current` to `desired` (ipvsOperations, as text). */
+export function ipvsChanges(current: readonly VirtualServer[], desired: readonly VirtualServer[]): string[] {
+  return ipvsOperations(current, desired).map(operationLine);
+}
+
+/** `-t 198.19.0.10:80`: the options that select one virtual server, for `ipvsadm -L`. */
+export const serviceArgs = (vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>): string[] => [PROTOCOL_FLAG[vs.protocol], hostPort(vs.address, vs.port)];
+
+/** A real server as `ipvsadm -Ln` lists it: with its connection counts. */
+export interface ListedReal extends RealServer {
+  readonly activeConnections: number;
+  readonly inactiveConnections: number;
+}
+
+const LISTED_PROTOCOL: Record<string, VirtualServer['protocol']> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+
+/** Parses `ipvsadm -Ln [service]`: each virtual server's id and its reals with weights and connection counts. */
+export function parseIpvsadmList(text: string): { readonly id: string; readonly reals: readonly ListedReal[] }[] {
+  const servers: { id: string; reals: ListedReal[] }[] = [];
+  for (const line of text.split('\n')) {
+    const tokens = line.trim().split(/\s+/);
+    const protocol = LISTED_PROTOCOL[tokens[0]!];
+    if (protocol && tokens[1]) {
+      const [address, port] = splitHostPort(tokens[1]);
+      servers.push({ id: virtualServerId({ protocol, address, port }), reals: [] });
+    } else if (tokens[0] === '->' && /^\[?[\da-f.:]+\]?:\d+$/i.test(tokens[1] ?? '') && servers.length > 0) {
+      const [address, port] = splitHostPort(tokens[1]!);
+      const [weight, active, inactive] = tokens.slice(3, 6).map(Number);
+      servers.at(-1)!.reals.push({ address, port, weight: weight!, activeConnections: active!, inactiveConnections: inactive! });
     }
   }
-  return lines;
+  return servers;
 }

@@ -159,14 +159,14 @@ describe('diffs against the kernel state', () => {
     ]);
   });
 
-  it('changes only what differs: added, removed and re-weighted reals, edited schedulers, removed services', () => {
+  it('changes only what differs, additions first: edited schedulers, added and re-weighted reals, then removals', () => {
     const other: VirtualServer = { ...vs([['198.18.1.9', 1]]), port: 81 };
     expect(ipvsChanges([vs([['198.18.1.1', 1], ['198.18.1.2', 1]]), other], [vs([['198.18.1.1', 0], ['198.18.1.3', 1]], 'wrr')])).toEqual([
-      '-D -t 198.19.0.10:81',
       '-E -t 198.19.0.10:80 -s wrr',
-      '-d -t 198.19.0.10:80 -r 198.18.1.2:8080',
       '-e -t 198.19.0.10:80 -r 198.18.1.1:8080 -m -w 0',
       '-a -t 198.19.0.10:80 -r 198.18.1.3:8080 -m -w 1',
+      '-d -t 198.19.0.10:80 -r 198.18.1.2:8080',
+      '-D -t 198.19.0.10:81',
     ]);
     expect(ipvsChanges([vs([['198.18.1.1', 1]])], [vs([['198.18.1.1', 1]])])).toEqual([]);
   });
@@ -177,8 +177,8 @@ describe('diffs against the kernel state', () => {
     expect(managedAddresses(bound, [], [])).toEqual(bound);
   });
 
-  it('binds and unbinds kube-ipvs0 addresses', () => {
-    expect(addressChanges(['198.19.0.10', '198.19.0.11'], ['198.19.0.10', 'fd00:19::1'])).toEqual(['addr del 198.19.0.11/32 dev kube-ipvs0', 'addr add fd00:19::1/128 dev kube-ipvs0']);
+  it('binds and unbinds kube-ipvs0 addresses, binding first', () => {
+    expect(addressChanges(['198.19.0.10', '198.19.0.11'], ['198.19.0.10', 'fd00:19::1'])).toEqual(['addr add fd00:19::1/128 dev kube-ipvs0', 'addr del 198.19.0.11/32 dev kube-ipvs0']);
   });
 });
 

@@ -2,9 +2,10 @@
 // (linear KUBE-SERVICES, a KUBE-SEP chain per endpoint), on iptables-nft and iptables-legacy, in namespaces.
 import { createRunner, runChecked, StandbyCommand } from '@hybrid-proxy/exec';
 import { createPlanMemo, defaultPlannerOptions, iptablesTools, IptablesExecutor, planIptables } from '@hybrid-proxy/iptables';
-import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticSlice, syntheticVip } from '@hybrid-proxy/lab';
-import { buildSnapshot, convertEndpointSlice, convertService, SnapshotAssembler } from '@hybrid-proxy/model';
-import { connectLab, EMPTY_RULESET_TARGET, MOVED_PREFIX, NODE_ADDRESS, NON_SERVICE_TARGET, TRACKED_EMPTY_TARGET } from './connect-latency.js';
+import { addNamespace, deleteNamespace, namespacePrefix, ScaleNode, syntheticCluster, syntheticVip } from '@hybrid-proxy/lab';
+import { buildSnapshot } from '@hybrid-proxy/model';
+import { clusterEvents } from './cluster-events.js';
+import { connectLab, EMPTY_RULESET_TARGET, NODE_ADDRESS, NON_SERVICE_TARGET, TRACKED_EMPTY_TARGET } from './connect-latency.js';
 import { count, median, ms, msSpread, spread, time } from './measure.js';
 
 const ENDPOINTS = 10;
@@ -23,28 +24,7 @@ export const LAYOUTS = {
 const BASE = { ...defaultPlannerOptions, family: 4, localTraffic: { mode: 'ClusterCIDR', cidrs: ['198.18.0.0/16'] } };
 const options = (layout) => ({ ...BASE, ...LAYOUTS[layout] });
 
-/**
- * The cluster as the API watcher holds it (converted objects, kept between events), and one-endpoint changes as
- * they arrive: event `run` moves an endpoint of one Service to an address no other endpoint has (so its hairpin
- * member really changes). A change is converted and handed to the assembler the way the watcher does (setSlice),
- * so only that Service is joined again.
- */
-function cluster(n) {
-  const { services, slices } = syntheticObjects(n);
-  const assembler = new SnapshotAssembler();
-  return {
-    initial: assembler.assemble(services.map((s) => convertService(s).value), slices.map((s) => convertEndpointSlice(s).value)),
-    /** Event `run`: returns the next snapshot. */
-    change(run) {
-      // Synthetic addresses wrap around 198.18.0.0/16 past 65,536 endpoints; Service 0.4 n's do not.
-      const moved = syntheticSlice(Math.floor(n * 0.4), ENDPOINTS);
-      moved.endpoints[0] = { addresses: [`${MOVED_PREFIX}.${run}`], conditions: { ready: true } };
-      const slice = convertEndpointSlice(moved).value;
-      assembler.setSlice(`${slice.namespace}/${slice.name}`, slice);
-      return assembler.snapshot();
-    },
-  };
-}
+const cluster = (n) => clusterEvents(syntheticObjects(n), n, ENDPOINTS);
 
 /**
  * The synthetic cluster, with NODE_PORTS_PER_10 of every 10 Services of type NodePort, their node ports counted up

@@ -3,9 +3,15 @@ import { IptablesExecutor, ipsetChanges, ipsetOwners, MemberLedger, parseIpsetSa
 import { cidrContains, OverlayMap, type IPFamily } from '@hybrid-proxy/model';
 import { addressChanges, addressLine, managedAddresses } from './address-changes.js';
 import { drainedReals, drainingKey, gracefulOperations, withDraining, type DrainingReal } from './graceful-termination.js';
-import { ipvsChanges, operationLine, parseIpvsadmList, parseIpvsadmSave, serviceArgs, type ListedReal } from './ipvsadm-text.js';
+import { ipvsChanges, operationLine, parseIpvsadmList, parseIpvsadmSave, serviceArgs, type IpvsOperation, type ListedReal } from './ipvsadm-text.js';
 import { DUMMY_INTERFACE, virtualServerId, type IpvsPlan, type VirtualServer } from './ipvs-plan.js';
 import { ipvsSetName, type IpvsSetKey } from './ipvs-sets.js';
+
+/** Tool input in chunks of lines, rendered as they are sent: no one string of the whole input is ever held. */
+function* chunked<T>(items: readonly T[], line: (item: T) => string = String): Generator<string> {
+  for (let at = 0; at < items.length; at += CHUNK_LINES) yield items.slice(at, at + CHUNK_LINES).map(line).join('\n') + '\n';
+}
+const CHUNK_LINES = 2048;
 
 /** The tools a partial sync feeds, started ahead of it (options.standby). */
 const STANDBY_COMMANDS = [
@@ -176,7 +182,7 @@ export class IpvsExecutor {
 
   /**
    * Full (the first time, when asked, and after any failure): reads the kernel's virtual servers, sets and kube-ipvs0
-   * addresses, applies the differences and reads the servers back. Partial: diffs the plan against the ledger of what
+   * addresses and applies the differences. Partial: diffs the plan against the ledger of what
    * the last apply left, so a change costs what it changes and reads nothing back; someone else's edits to our state
    * are found by lostState(), once per sync period, and repaired by a full sync.
    */
@@ -215,7 +221,7 @@ export class IpvsExecutor {
     const { drained, gone } = drainedReals(this.draining, listed);
     for (const key of gone) this.draining.delete(key);
     if (drained.length === 0) return 0;
-    await this.restoreIpvs(drained.map(({ vs, real }) => operationLine({ op: 'delete-real', vs, real })));
+    await this.restoreIpvs(drained.map(({ vs, real }) => ({ op: 'delete-real', vs, real }) as const));
     for (const { vs, real } of drained) this.draining.delete(drainingKey(vs, real));
     return drained.length;
   }
@@ -242,7 +248,7 @@ export class IpvsExecutor {
     // Sets first: the iptables rules match on them. What they held before says which node ports were ours.
     const sets = parseIpsetSave((await runChecked(runner, 'ipset', ['save'])).stdout);
     const ipsetLines = ipsetChanges(sets, plan.ipsets);
-    if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: ipsetLines.join('\n') + '\n' });
+    if (ipsetLines.length > 0) await runChecked(runner, 'ipset', ['restore', '-exist'], { input: chunked(ipsetLines) });
     const rules = await this.iptables.apply(plan.iptables, { ...options, full: true });
     const bound = managedAddresses(await this.boundAddresses(), plan.addresses, this.options.excludeCIDRs ?? []);
     const addressLines = addressChanges(bound, plan.addresses);
@@ -250,10 +256,9 @@ export class IpvsExecutor {
     const owns = this.ownership([...bound, ...plan.addresses.map((a) => a.split('/')[0]!)], sets, plan);
     // The kernel's reals at weight 0 that the plan does not have are draining (from before a restart, too).
     const { operations, draining } = gracefulOperations(await this.ownVirtualServers(owns), plan.virtualServers, this.draining);
-    const ipvsLines = operations.map(operationLine);
-    if (ipvsLines.length > 0) await this.restoreIpvs(ipvsLines, { expect: () => withDraining(plan.virtualServers, draining), owns });
+    if (operations.length > 0) await this.restoreIpvs(operations, { expect: () => withDraining(plan.virtualServers, draining), owns });
     this.draining = draining;
-    return { ipvsCommands: ipvsLines.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable, servedAt: performance.now() };
+    return { ipvsCommands: operations.length, ipsetCommands: ipsetLines.length, addressCommands: addressLines.length, rulesPerTable: rules.rulesPerTable, servedAt: performance.now() };
   }
 
   /**
@@ -273,11 +278,10 @@ export class IpvsExecutor {
     const bound = ledger.addresses.diff(addressGroupsOf(plan));
     const [was, now] = changedVirtualServers(ledger.virtualServers, virtualServers);
     const { operations, draining } = gracefulOperations(was, now, this.draining);
-    const ipvsLines = operations.map(operationLine);
     const rules = await this.iptables.apply(plan.iptables);
     // The change serves once IPVS has it, and the addresses it binds (written in the same run as its removals).
     let servedAt = 0;
-    const ipvs = (ipvsLines.length > 0 ? this.restoreIpvs(ipvsLines, { touched: [...now, ...was], expect: () => now }) : Promise.resolve()).then(() => {
+    const ipvs = (operations.length > 0 ? this.restoreIpvs(operations, { touched: [...now, ...was], expect: () => now }) : Promise.resolve()).then(() => {
       if (bound.added.length === 0) servedAt = performance.now();
     });
     const steps = await Promise.allSettled([
@@ -289,7 +293,7 @@ export class IpvsExecutor {
     const failed = steps.find((step) => step.status === 'rejected');
     if (failed) throw failed.reason;
     this.draining = draining;
-    return { ipvsCommands: ipvsLines.length, ipsetCommands: adds.length + removals.length, addressCommands: bound.added.length + bound.removed.length, rulesPerTable: rules.rulesPerTable, servedAt };
+    return { ipvsCommands: operations.length, ipsetCommands: adds.length + removals.length, addressCommands: bound.added.length + bound.removed.length, rulesPerTable: rules.rulesPerTable, servedAt };
   }
 
   /** One run of a tool whose input gives `adds` at once and `removals` once `applied` resolves (never if it rejects). */
@@ -355,17 +359,19 @@ export class IpvsExecutor {
 
   /**
    * `ipvsadm -R`, not the `ipvsadm-restore` script: that script runs `ipvsadm -C` first, which would wipe every virtual
-   * server (and its connections' scheduling state) before a diff that only names what changed. ipvsadm goes on after a
-   * refused line, so any complaint fails the sync. What the kernel holds then is read back, to say what differs from
-   * `expect`: all of our servers (`owns`, full syncs, also after success), or only those the change `touched`.
+   * server (and its connections' scheduling state) before a diff that only names what changed. The input is rendered
+   * as it is sent, in chunks (a full sync is 110k lines at 10k Services × 10). ipvsadm goes on after a refused line
+   * and says so on stderr, so any complaint fails the sync; only then is the kernel read back, to say what differs
+   * from `expect`: all of our servers (`owns`, full syncs) or those the change `touched`. A sync that ipvsadm took
+   * whole reads nothing back: lostState() compares the kernel with the ledger once per sync period.
    */
-  private async restoreIpvs(lines: readonly string[], check?: { expect: () => readonly VirtualServer[]; owns?: Ownership; touched?: readonly VirtualServer[] }): Promise<void> {
-    const result = await this.standbys.run('ipvsadm', ['-R'], lines.join('\n') + '\n');
-    const refused = result.exitCode !== 0 || result.stderr.trim() !== '';
+  private async restoreIpvs(operations: readonly IpvsOperation[], check?: { expect: () => readonly VirtualServer[]; owns?: Ownership; touched?: readonly VirtualServer[] }): Promise<void> {
+    const result = await this.standbys.run('ipvsadm', ['-R'], chunked(operations, operationLine));
+    if (result.exitCode === 0 && result.stderr.trim() === '') return;
     let left: string[] = [];
     if (check?.owns) left = ipvsChanges(await this.ownVirtualServers(check.owns), check.expect());
-    else if (refused && check?.touched) left = await this.touchedDifferences(check.touched, check.expect());
-    if (refused || left.length > 0) throw new IpvsRestoreError(result.stderr.trim() || (result.exitCode !== 0 ? `exit ${result.exitCode}` : ''), left);
+    else if (check?.touched) left = await this.touchedDifferences(check.touched, check.expect());
+    throw new IpvsRestoreError(result.stderr.trim() || `exit ${result.exitCode}`, left);
   }
 
   /** What differs between the kernel and `expected` among the virtual servers a failed change touched (a few read back). */

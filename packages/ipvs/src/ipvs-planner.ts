@@ -174,7 +174,7 @@ function planEntry(entry: ServiceEntry, { options, nodeIPs, nodePortAddresses }:
     list.push(member);
   };
   const protocol = service.protocol.toLowerCase() as VirtualServer['protocol'];
-  const onPort = (port: number) => `${protocol}:${port}`;
+  const onPort = (port: number) => portText(protocol, port);
   const categories = categorizeEndpoints(entry, options.family, options);
   const externalLocal = service.externalTrafficPolicy === 'Local';
   const internal = realServers(entry, options.family, categories.internal, service.internalTrafficPolicy === 'Local' ? options.nodeName : undefined);
@@ -195,18 +195,19 @@ function planEntry(entry: ServiceEntry, { options, nodeIPs, nodePortAddresses }:
   };
 
   bind(vip, internal);
-  add('clusterIP', `${vip},${onPort(service.port)}`);
-  for (const real of [...internal, ...external]) add('loopBack', `${real.address},${onPort(real.port)},${real.address}`);
+  add('clusterIP', flat(vip, ',', onPort(service.port)));
+  for (const real of internal) add('loopBack', flat(real.address, ',', onPort(real.port), ',', real.address));
+  if (external !== internal) for (const real of external) if (!internal.some((r) => r.address === real.address && r.port === real.port)) add('loopBack', flat(real.address, ',', onPort(real.port), ',', real.address));
 
   for (const ip of ofFamily(service.externalIPs)) {
     bind(ip, external);
-    add(externalLocal ? 'externalIPLocal' : 'externalIP', `${ip},${onPort(service.port)}`);
+    add(externalLocal ? 'externalIPLocal' : 'externalIP', flat(ip, ',', onPort(service.port)));
   }
 
   const ranges = ofFamily(service.loadBalancerSourceRanges);
   for (const ip of ofFamily(service.loadBalancerIPs)) {
     bind(ip, external);
-    const member = `${ip},${onPort(service.port)}`;
+    const member = flat(ip, ',', onPort(service.port));
     add('loadBalancer', member);
     if (externalLocal) add('loadBalancerLocal', member);
     if (service.loadBalancerSourceRanges.length === 0) continue;
@@ -231,6 +232,21 @@ function planEntry(entry: ServiceEntry, { options, nodeIPs, nodePortAddresses }:
 }
 
 const EMPTY_FRAGMENT: Fragment = { virtualServers: [], addresses: [], members: new Map() };
+
+/**
+ * A set member as one flat string. A template literal of five parts is a tree of four ropes in V8, and a plan at
+ * 10k Services × 10 keeps 110k members for as long as it is the last one (15 MiB as ropes, 5 MiB flat).
+ */
+const flat = (...parts: string[]): string => parts.join('');
+
+/** `tcp:8080`, one string per protocol and port: every endpoint of a Service port shares it. */
+const portTexts = new Map<string, string>();
+function portText(protocol: string, port: number): string {
+  const key = protocol + port;
+  let text = portTexts.get(key);
+  if (text === undefined) portTexts.set(key, (text = `${protocol}:${port}`));
+  return text;
+}
 
 /**
  * The real servers for a set of selected endpoints. Terminating endpoints that still serve stay as weight-0 reals:

@@ -205,7 +205,7 @@ describe('IpvsExecutor against a recording runner', () => {
     expect(runner.calls.some((c) => c.file === 'ipvsadm-restore' || (c.file === 'ipvsadm' && c.args.includes('-C')))).toBe(false);
   });
 
-  it('fails the sync when ipvsadm -R complains on stderr, even with exit code 0, or the kernel does not match', async () => {
+  it('fails the sync when ipvsadm -R complains on stderr, even with exit code 0, and reads back what differs', async () => {
     const { FakeRunner } = await import('@hybrid-proxy/exec');
     const { IpvsExecutor, IpvsRestoreError } = await import('@hybrid-proxy/ipvs');
     const plan = planIpvs(snapshot, defaultIpvsPlannerOptions);

@@ -1,4 +1,3 @@
-import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { isForbiddenEndpointAddress, parseIP } from './ip-address.js';
 import { convertGuarded, invalid, type Conversion } from './invalid.js';
 import { isDns1035Label, isDns1123Label, isDns1123Subdomain, isLabelValue, isPortNumber, isRecord, labelOf } from './object-checks.js';
@@ -39,7 +38,11 @@ export type EndpointSliceConversion = Conversion<EndpointSliceDef | null>;
 
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
-export function convertEndpointSlice(obj: V1EndpointSlice | unknown, index?: number): EndpointSliceConversion {
+/**
+ * `obj` is a v1 EndpointSlice as the API server sends it (client-node's V1EndpointSlice, or parsed YAML), checked
+ * field by field: the model depends on no Kubernetes client.
+ */
+export function convertEndpointSlice(obj: unknown, index?: number): EndpointSliceConversion {
   return convertGuarded('EndpointSlice', () => objectRef(obj, index), (warn) => sliceDef(obj, warn));
 }
 

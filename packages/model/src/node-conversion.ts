@@ -1,4 +1,3 @@
-import type { V1Node } from '@kubernetes/client-node';
 import { parseCIDR } from './cidr.js';
 import { parseIP } from './ip-address.js';
 import { isRecord, labelOf } from './object-checks.js';
@@ -8,8 +7,11 @@ export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 /** The cluster autoscaler's mark on a node it is about to remove. */
 export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
 
-/** This node's zone, addresses and Pod ranges; malformed parts are left out rather than failing the node. */
-export function convertNode(obj: V1Node | unknown): NodeInfo | undefined {
+/**
+ * This node's zone, addresses and Pod ranges; malformed parts are left out rather than failing the node. `obj` is a
+ * v1 Node as the API server sends it (client-node's V1Node, or parsed YAML): the model depends on no Kubernetes client.
+ */
+export function convertNode(obj: unknown): NodeInfo | undefined {
   if (!isRecord(obj) || !isRecord(obj['metadata']) || typeof obj['metadata']['name'] !== 'string') return undefined;
   const zone = labelOf(obj, ZONE_LABEL);
   const status = obj['status'];

@@ -1,4 +1,3 @@
-import type { V1Service } from '@kubernetes/client-node';
 import { parseCIDR } from './cidr.js';
 import { parseIP } from './ip-address.js';
 import { convertGuarded, invalid, type Conversion } from './invalid.js';
@@ -54,7 +53,11 @@ export function readIdentity(obj: unknown, validName: (v: unknown) => boolean): 
   return { namespace, name: name as string };
 }
 
-export function convertService(obj: V1Service | unknown, index?: number): ServiceConversion {
+/**
+ * `obj` is a v1 Service as the API server sends it (client-node's V1Service, or parsed YAML), checked field by
+ * field: the model depends on no Kubernetes client.
+ */
+export function convertService(obj: unknown, index?: number): ServiceConversion {
   return convertGuarded('Service', () => objectRef(obj, index), (warn) => serviceDef(obj, warn));
 }
 

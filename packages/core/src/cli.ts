@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { createRunner } from '@hybrid-proxy/exec';
 import { DUMMY_INTERFACE } from '@hybrid-proxy/ipvs';
 import { XdpCounters } from '@hybrid-proxy/xdp';
@@ -22,6 +23,7 @@ Usage:
   hybrid-proxy cleanup [flags]                 remove every chain and jump hybrid-proxy created
                                                (--kube-proxy-leftovers: kube-proxy's chains, sets and nft tables too)
   hybrid-proxy lab [--duration S] [--json]     a sandboxed node in network namespaces, with live traffic
+                                               (from a checkout of the repository, not the npm package)
   hybrid-proxy help | version
 
 Flags (run, plan, cleanup); kube-proxy's flag names are taken with kube-proxy's meaning, and flags override --config:
@@ -90,14 +92,16 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'lab': {
       // The lab lives in the repository (e2e/lab), not in the published package.
       const labModule = '@hybrid-proxy/lab';
-      const lab = (await import(labModule).catch(() => {
-        throw new Error('the lab ships with the hybrid-proxy repository: run it from a checkout with `npm start`');
-      })) as { runLabCli(args: readonly string[]): Promise<number> };
+      const lab = (await import(labModule).catch(() => undefined)) as { runLabCli(args: readonly string[]): Promise<number> } | undefined;
+      if (!lab) {
+        process.stderr.write('hybrid-proxy: the lab ships with the hybrid-proxy repository, not with this package: run it from a checkout with `npm start`\n');
+        return 2;
+      }
       return lab.runLabCli(rest);
     }
     case 'version':
     case '--version':
-      process.stdout.write('hybrid-proxy 0.1.0\n');
+      process.stdout.write(`hybrid-proxy ${packageVersion()}\n`);
       return 0;
     case undefined:
     case 'help':
@@ -108,6 +112,11 @@ async function main(argv: readonly string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
+}
+
+/** @hybrid-proxy/core's version: its package.json sits above dist/, where both this module and the bundle live. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /**

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
-const manifest = JSON.parse(await readFile(`${packageDir}/package.json`, 'utf8')) as { bin: Record<string, string>; exports: Record<string, unknown> };
+const manifest = JSON.parse(await readFile(`${packageDir}/package.json`, 'utf8')) as { version: string; bin: Record<string, string>; exports: Record<string, unknown> };
 const BUNDLE = `${packageDir}/dist/hybrid-proxy.mjs`;
 const UNBUNDLED = `${packageDir}/dist/cli.js`;
 const EXAMPLES = fileURLToPath(new URL('../../../examples/lab', import.meta.url));
@@ -31,6 +31,10 @@ describe('the hybrid-proxy executable', () => {
     const specifiers = importedSpecifiers(await readFile(BUNDLE, 'utf8'));
     expect(specifiers.length).toBeGreaterThan(10);
     expect(specifiers.filter((s) => !isBuiltin(s) && !LEFT_TO_RUN_TIME.has(s))).toEqual([]);
+  });
+
+  it('prints the version of its package.json, bundled or not', async () => {
+    for (const file of [BUNDLE, UNBUNDLED]) expect((await run(process.execPath, [file, 'version'])).stdout).toBe(`hybrid-proxy ${manifest.version}\n`);
   });
 
   it('plans exactly what the unbundled CLI plans', async () => {

@@ -19,12 +19,25 @@ describe.each(published)('@hybrid-proxy/%s', (dir) => {
     expect(existsSync(join(root, 'packages', dir, 'README.md'))).toBe(true);
   });
 
-  it('keeps its workspace dependencies at the versions in the workspace', () => {
-    for (const [dep, version] of Object.entries<string>(manifest.dependencies ?? {})) {
+  it('takes its workspace dependencies by caret range from the versions in the workspace (independent versions)', () => {
+    for (const [dep, range] of Object.entries<string>(manifest.dependencies ?? {})) {
       if (!dep.startsWith('@hybrid-proxy/')) continue;
       const other = JSON.parse(readFileSync(join(root, 'packages', dep.split('/')[1]!, 'package.json'), 'utf8'));
-      expect(version, dep).toBe(other.version);
+      expect(range, dep).toBe(`^${other.version}`);
     }
+  });
+
+  it('carries what a public registry and provenance need, and its license', () => {
+    expect(manifest.license).toBe('Apache-2.0');
+    expect(manifest.publishConfig).toEqual({ access: 'public', provenance: true });
+    expect(manifest.repository).toEqual({ type: 'git', url: 'git+https://github.com/hybrid-proxy/hybrid-proxy.git', directory: `packages/${dir}` });
+    expect(manifest.homepage).toBe(`https://github.com/hybrid-proxy/hybrid-proxy/tree/main/packages/${dir}#readme`);
+    expect(manifest.bugs).toEqual({ url: 'https://github.com/hybrid-proxy/hybrid-proxy/issues' });
+    expect(manifest.keywords.length).toBeGreaterThan(2);
+    expect(manifest.files).toContain('LICENSE');
+    expect(readFileSync(join(root, 'packages', dir, 'LICENSE'), 'utf8')).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+    // Source maps would point at src/, which is not shipped.
+    expect(manifest.files).toContain('!dist/**/*.map');
   });
 
   it('exports the surface recorded in review (test/exports/)', async () => {

@@ -1,7 +1,7 @@
 // npm run bench: every benchmark section, written to BENCHMARKS.md. Figures are medians or totals, each with
 // its scale (Services × endpoints) and, where there is a baseline, as a ratio.
 // BENCH_ONLY=iptables,ipvs runs those sections and keeps the others as the file has them (the IPVS section runs
-// for half an hour under TCG; the others need a quiet machine, so they are often run apart).
+// for half an hour under TCG, its time written in its section; the others need a quiet machine, so they are often run apart).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { iptablesSection } from './iptables-bench.js';

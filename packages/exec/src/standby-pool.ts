@@ -1,4 +1,4 @@
-import type { CommandResult, CommandRunner, RunOptions } from './command-runner.js';
+import { CommandError, type CommandResult, type CommandRunner, type RunOptions } from './command-runner.js';
 import { StandbyCommand } from './standby-command.js';
 
 /**
@@ -30,6 +30,20 @@ export class StandbyPool {
     if (standby?.waiting && standby.args.join(' ') === args.join(' ')) return standby.feed(input);
     void standby?.release();
     return this.runner.run(file, args, { input });
+  }
+
+  /**
+   * One checked run whose input gives `adds` at once and `removals` only once `applied` resolves (never if it
+   * rejects): a member or address is added before the rules that lead to it, and removed only after they are gone.
+   */
+  async runPhased(file: string, args: readonly string[], adds: readonly string[], removals: readonly string[], applied: Promise<unknown>): Promise<void> {
+    if (adds.length === 0 && removals.length === 0) return;
+    async function* input(): AsyncGenerator<string> {
+      if (adds.length > 0) yield adds.join('\n') + '\n';
+      if (removals.length > 0 && (await applied.then(() => true, () => false))) yield removals.join('\n') + '\n';
+    }
+    const result = await this.run(file, args, input());
+    if (result.exitCode !== 0) throw new CommandError(file, [...args], result);
   }
 
   /** Ends every waiting command; nothing is applied. */

@@ -1,4 +1,4 @@
-import { CommandError, runChecked, StandbyPool, ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
+import { runChecked, StandbyPool, ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import type { IPFamily } from '@hybrid-proxy/model';
 import { canonicalRule } from './saved-rule.js';
 import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChanges, type AppliedState } from './chain-diff.js';
@@ -277,17 +277,8 @@ export class IptablesExecutor {
    * through as it did before the sync, and a hairpin member is inert until its DNAT rule exists. Removals are
    * written only once the rules are in (and not at all if they failed): a member never leads into nothing.
    */
-  private async changeMembers({ adds, removals }: MemberChanges, rulesApplied: Promise<unknown>): Promise<void> {
-    if (adds.length === 0 && removals.length === 0) return;
-    async function* input(): AsyncGenerator<string> {
-      if (adds.length > 0) yield adds.join('\n') + '\n';
-      if (removals.length === 0) return;
-      const applied = await rulesApplied.then(() => true, () => false);
-      if (applied) yield removals.join('\n') + '\n';
-    }
-    const args = ['restore', '-exist'];
-    const result = await this.standbys.run('ipset', args, input());
-    if (result.exitCode !== 0) throw new CommandError('ipset', args, result);
+  private changeMembers({ adds, removals }: MemberChanges, rulesApplied: Promise<unknown>): Promise<void> {
+    return this.standbys.runPhased('ipset', ['restore', '-exist'], adds, removals, rulesApplied);
   }
 
   private async restoreSets(lines: readonly string[]): Promise<void> {

@@ -1,4 +1,4 @@
-import { CommandError, runChecked, StandbyPool, type CommandRunner } from '@hybrid-proxy/exec';
+import { runChecked, StandbyPool, type CommandRunner } from '@hybrid-proxy/exec';
 import { IptablesExecutor, ipsetChanges, ipsetOwners, MemberLedger, parseIpsetSave, type IpsetPlan, type IptablesVariant, type SavedIpsets } from '@hybrid-proxy/iptables';
 import { cidrContains, OverlayMap, type IPFamily } from '@hybrid-proxy/model';
 import { addressChanges, addressLine, managedAddresses } from './address-changes.js';
@@ -77,8 +77,7 @@ export class IpvsRestoreError extends Error {
 interface Ledger {
   /** Virtual servers by owner (a Service port). */
   readonly virtualServers: ReadonlyMap<string, readonly VirtualServer[]>;
-  /** The last plan's sets (their members, for lostState) and a member ledger per set (for partial syncs). */
-  readonly ipsets: readonly IpsetPlan[];
+  /** A member ledger per set of the plan (for partial syncs). */
   readonly members: ReadonlyMap<string, MemberLedger>;
   /** kube-ipvs0's addresses by owner, counted (Service ports share ClusterIPs). */
   readonly addresses: MemberLedger;
@@ -195,7 +194,7 @@ export class IpvsExecutor {
       const result = partial ? await this.applyPartial(plan, virtualServers, ledger) : await this.applyFull(plan, options);
       const members = partial ? ledger.members : new Map(plan.ipsets.map((set) => [set.name, new MemberLedger(ipsetOwners(set))]));
       const addresses = partial ? ledger.addresses : new MemberLedger(addressGroupsOf(plan));
-      this.ledger = { virtualServers, ipsets: plan.ipsets, members, addresses, plan };
+      this.ledger = { virtualServers, members, addresses, plan };
       return result;
     } catch (err) {
       this.ledger = undefined;
@@ -286,25 +285,14 @@ export class IpvsExecutor {
     });
     const steps = await Promise.allSettled([
       ipvs,
-      this.phased('ipset', ['restore', '-exist'], adds, removals, ipvs),
-      this.phased('ip', ['-batch', '-'], bound.added.map((ip) => addressLine('add', ip)), bound.removed.map((ip) => addressLine('del', ip)), ipvs),
+      this.standbys.runPhased('ipset', ['restore', '-exist'], adds, removals, ipvs),
+      this.standbys.runPhased('ip', ['-batch', '-'], bound.added.map((ip) => addressLine('add', ip)), bound.removed.map((ip) => addressLine('del', ip)), ipvs),
     ]);
     servedAt ||= performance.now();
     const failed = steps.find((step) => step.status === 'rejected');
     if (failed) throw failed.reason;
     this.draining = draining;
     return { ipvsCommands: operations.length, ipsetCommands: adds.length + removals.length, addressCommands: bound.added.length + bound.removed.length, rulesPerTable: rules.rulesPerTable, servedAt };
-  }
-
-  /** One run of a tool whose input gives `adds` at once and `removals` once `applied` resolves (never if it rejects). */
-  private async phased(file: string, args: readonly string[], adds: readonly string[], removals: readonly string[], applied: Promise<unknown>): Promise<void> {
-    if (adds.length === 0 && removals.length === 0) return;
-    async function* input(): AsyncGenerator<string> {
-      if (adds.length > 0) yield adds.join('\n') + '\n';
-      if (removals.length > 0 && (await applied.then(() => true, () => false))) yield removals.join('\n') + '\n';
-    }
-    const result = await this.standbys.run(file, args, input());
-    if (result.exitCode !== 0) throw new CommandError(file, [...args], result);
   }
 
   /**
@@ -316,7 +304,7 @@ export class IpvsExecutor {
     const ledger = this.ledger;
     if (!ledger) return lost;
     const sets = parseIpsetSave((await this.options.runner.run('ipset', ['save'])).stdout);
-    for (const set of ledger.ipsets) {
+    for (const set of ledger.plan.ipsets) {
       const present = sets.sets.get(set.name)?.entries;
       const missing = set.entries.filter((e) => !present?.has(e));
       if (!present) lost.push(`set ${set.name} is gone`);
@@ -331,7 +319,7 @@ export class IpvsExecutor {
     // Addresses in --ipvs-exclude-cidrs are someone else's, and so are their virtual servers: not ours to miss.
     const managed = managedAddresses([...bound], planned, this.options.excludeCIDRs ?? []);
     const applied = [...ledger.virtualServers.values()].flat();
-    const owns = this.ownership([...managed, ...planned], sets, { ipsets: ledger.ipsets, virtualServers: applied });
+    const owns = this.ownership([...managed, ...planned], sets, { ipsets: ledger.plan.ipsets, virtualServers: applied });
     const differences = ipvsChanges(await this.ownVirtualServers(owns), withDraining(applied, this.draining));
     if (differences.length > 0) lost.push(`${differences.length} virtual or real servers differ from the applied ones, e.g. ${differences[0]}`);
     return lost;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRunner } from '@hybrid-proxy/exec';
 import { DUMMY_INTERFACE } from '@hybrid-proxy/ipvs';
 import { XdpCounters } from '@hybrid-proxy/xdp';
@@ -114,9 +114,15 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** @hybrid-proxy/core's version: its package.json sits above dist/, where both this module and the bundle live. */
+/** @hybrid-proxy/core's version, from the nearest package.json above this module (dist/ or dist/bundle/). */
 function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  for (const up of ['../package.json', '../../package.json']) {
+    const file = new URL(up, import.meta.url);
+    if (!existsSync(file)) continue;
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version: string };
+    if (manifest.name === '@hybrid-proxy/core') return manifest.version;
+  }
+  throw new Error('@hybrid-proxy/core: its package.json is not where the package keeps it');
 }
 
 /**

@@ -1,4 +1,5 @@
-import { KubernetesApiSource, loadKubeConfig, ManifestDirectorySource, type SnapshotSource, type WatchHooks } from '@hybrid-proxy/watcher';
+import type { SnapshotSource, WatchHooks } from '@hybrid-proxy/model';
+import { KubernetesApiSource, loadKubeConfig, ManifestDirectorySource } from '@hybrid-proxy/watcher';
 import { UsageError } from './flag-values.js';
 import type { Logger } from './logger.js';
 import type { ProxyConfig } from './proxy-config.js';

@@ -1,5 +1,5 @@
-import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
-import { jitteredBackoff, type SnapshotMeta, type TriggerTime } from '@hybrid-proxy/watcher';
+import type { IPFamily, Snapshot, SnapshotMeta, TriggerTime } from '@hybrid-proxy/model';
+import { jitteredBackoff } from '@hybrid-proxy/watcher';
 import type { ProxyBackend, SyncOutcome } from './backend.js';
 import type { Logger } from './logger.js';
 import { ipFamilyLabel, type ProxyMetrics } from './metrics.js';

@@ -30,3 +30,4 @@ export { LOCAL_TRAFFIC_MODES, localTrafficMatch, NO_LOCAL_DETECTOR } from './loc
 export { OverlayMap } from './overlay-map.js';
 export type { EndpointCategories, NodeIdentity } from './endpoint-categories.js';
 export { categorizeEndpoints, isExternallyAccessible, localEndpointsOf } from './endpoint-categories.js';
+export type { SnapshotListener, SnapshotMeta, SnapshotSource, TriggerTime, WatchHooks } from './snapshot-source.js';

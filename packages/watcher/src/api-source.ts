@@ -14,8 +14,8 @@ import {
   type ServiceDef,
 } from '@hybrid-proxy/model';
 import type { SourceLogger } from './logger.js';
-import type { SnapshotListener, SnapshotSource, TriggerTime } from './snapshot-source.js';
-import { SupervisedInformer, type InformerHandlers, type WatchHooks } from './supervised-informer.js';
+import type { SnapshotListener, SnapshotSource, TriggerTime, WatchHooks } from '@hybrid-proxy/model';
+import { SupervisedInformer, type InformerHandlers } from './supervised-informer.js';
 import { listInPages } from './paged-list.js';
 
 /** kube-proxy's selector for both Services and EndpointSlices: skip headless Services and other proxies' Services. */

@@ -1,8 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { buildSnapshot, type Snapshot } from '@hybrid-proxy/model';
+import { buildSnapshot, type Snapshot, type SnapshotListener, type SnapshotSource } from '@hybrid-proxy/model';
 import { classifyObjects, listManifestFiles, readManifestFile, type ManifestObjects } from './manifest-files.js';
 import type { SourceLogger } from './logger.js';
-import type { SnapshotListener, SnapshotSource } from './snapshot-source.js';
 
 export interface ManifestSourceOptions {
   readonly dir: string;

@@ -1,17 +1,11 @@
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { WatchHooks } from '@hybrid-proxy/model';
 import { jitteredBackoff } from './backoff.js';
 import type { SourceLogger } from './logger.js';
 
 export interface ListResult {
   readonly items: readonly KubernetesObject[];
   readonly metadata?: { readonly resourceVersion?: string };
-}
-
-export interface WatchHooks {
-  /** Any event from the API for this resource (objects and bookmarks): the watchdog's heartbeat. */
-  onEvent?(resource: string): void;
-  /** The informer was restarted: after an error, or because the watch went quiet. */
-  onRestart?(resource: string, reason: 'error' | 'quiet'): void;
 }
 
 export interface InformerHandlers {

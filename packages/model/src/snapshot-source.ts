@@ -1,4 +1,4 @@
-import type { IPFamily, Snapshot } from '@hybrid-proxy/model';
+import type { IPFamily, Snapshot } from './types.js';
 
 /** When the EndpointSlice controller recorded a change, and the family of the slice it changed. */
 export interface TriggerTime {
@@ -24,4 +24,12 @@ export interface SnapshotSource {
   /** Resolves once the first complete snapshot has been delivered; a source never delivers a partial initial view. */
   start(onSnapshot: SnapshotListener): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** What a source that watches an API reports about its watches (a manifest directory reports nothing). */
+export interface WatchHooks {
+  /** Any event from the API for this resource (objects and bookmarks): the watchdog's heartbeat. */
+  onEvent?(resource: string): void;
+  /** The watch was restarted: after an error, or because it went quiet. */
+  onRestart?(resource: string, reason: 'error' | 'quiet'): void;
 }

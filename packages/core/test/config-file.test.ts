@@ -1,14 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseFlags, PROXY_FLAGS, proxyConfigFrom, UsageError } from '@hybrid-proxy/core';
 
 const fixture = (name: string): string => (parse(readFileSync(fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), 'utf8')) as { data: Record<string, string> }).data['config.conf']!;
 const dir = mkdtempSync(join(tmpdir(), 'hp-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Writes `text` as a config.conf, as the ConfigMap volume shows it to the DaemonSet. */
 const file = (text: string, name = 'config.conf'): string => {
   const path = join(dir, name);

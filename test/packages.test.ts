@@ -29,7 +29,9 @@ describe.each(published)('@hybrid-proxy/%s', (dir) => {
 
   it('carries what a public registry and provenance need, and its license', () => {
     expect(manifest.license).toBe('Apache-2.0');
-    expect(manifest.publishConfig).toEqual({ access: 'public', provenance: true });
+    expect(manifest.publishConfig).toEqual({ access: 'public' });
+    // Provenance is the repository's npm config, so that a rehearsal can opt out (a publishConfig cannot be overridden).
+    expect(readFileSync(join(root, '.npmrc'), 'utf8')).toMatch(/^provenance=true$/m);
     expect(manifest.repository).toEqual({ type: 'git', url: 'git+https://github.com/hybrid-proxy/hybrid-proxy.git', directory: `packages/${dir}` });
     expect(manifest.homepage).toBe(`https://github.com/hybrid-proxy/hybrid-proxy/tree/main/packages/${dir}#readme`);
     expect(manifest.bugs).toEqual({ url: 'https://github.com/hybrid-proxy/hybrid-proxy/issues' });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -23,6 +24,16 @@ describe('nx release', () => {
   it('builds before versioning and before each publish', () => {
     expect(nx.release.version.preVersionCommand).toBe('npm run -s build');
     expect(nx.targetDefaults['nx-release-publish'].dependsOn).toEqual(['build']);
+  });
+
+  it('has a publishing workflow for a real CI: OIDC for provenance, the whole nx release, a dry run by default', () => {
+    const workflow = parse(readFileSync(`${root}/.github/workflows/release.yml`, 'utf8'));
+    expect(workflow.permissions).toMatchObject({ 'id-token': 'write', contents: 'write' });
+    expect(workflow.on.workflow_dispatch.inputs['dry-run'].default).toBe(true);
+    const steps = workflow.jobs.release.steps as { run?: string; env?: Record<string, string>; with?: Record<string, unknown> }[];
+    expect(steps.find((step) => step.with?.['fetch-depth'] === 0)).toBeDefined();
+    const release = steps.find((step) => step.run?.startsWith('npx nx release '));
+    expect(release?.env).toMatchObject({ NPM_CONFIG_PROVENANCE: 'true', NODE_AUTH_TOKEN: '${{ secrets.NPM_TOKEN }}' });
   });
 
   it('mends a scope that nx read up to the last "): " of the subject', () => {

@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
  * - `kernel` (*.kernel.test.ts): real namespaces, real iptables, real packets; needs root, which CI has.
  * - `vm` (*.vm.test.ts): boots Debian's kernel under qemu and runs `vm-guest` inside it (IPVS).
  * - `vm-guest` (*.guest.test.ts): only inside that VM.
+ * - `release` (*.release.test.ts): the release rehearsed against a local verdaccio; root (it loads the BPF object).
  * - `kind` (*.kind.test.ts): a kind cluster; needs Docker, kind and kubectl (`npm run test:kind`, not in `npm test`).
  * Tests import the packages by name, i.e. their built dist/, which is also what the lab spawns: `npm test` builds first.
  */
@@ -16,7 +17,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'e2e/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: ['**/*.kernel.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.kernel.test.ts', '**/*.release.test.ts', '**/node_modules/**'],
           sequence: { groupOrder: 0 },
         },
       },
@@ -41,6 +42,17 @@ export default defineConfig({
           testTimeout: 1_200_000,
           hookTimeout: 1_200_000,
           sequence: { groupOrder: 2 },
+          globalSetup: ['e2e/lab/test/require-root.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'release',
+          include: ['test/**/*.release.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          // Last: its publish runs nx's build targets, which rewrite the dist/ that the other lanes run.
+          sequence: { groupOrder: 4 },
           globalSetup: ['e2e/lab/test/require-root.ts'],
         },
       },

@@ -8,6 +8,7 @@ import { iptablesSection } from './iptables-bench.js';
 import { watcherSection } from './watcher-bench.js';
 import { countersSection } from './counters-bench.js';
 import { ipvsSection } from './ipvs-bench.js';
+import { packagesSection } from './packages-bench.js';
 
 const FILE = new URL('../BENCHMARKS.md', import.meta.url);
 const scales = (process.env.BENCH_SCALES ?? '1000,10000').split(',').map(Number);
@@ -27,6 +28,7 @@ const SECTIONS = {
   watcher: () => section('Watcher', () => watcherSection(Number(process.env.BENCH_WATCH_SERVICES ?? 10_000), 10, Number(process.env.BENCH_WATCH_UPDATES ?? 5000))),
   iptables: () => section('iptables mode', () => iptablesSection(scales)),
   counters: () => section('eBPF counters', () => countersSection()),
+  packages: () => section('Packages', () => packagesSection()),
   ipvs: () =>
     section('IPVS mode (in the VM lane)', () =>
       process.env.BENCH_IPVS === '0' ? Promise.reject(new Error('skipped (BENCH_IPVS=0)')) : ipvsSection((process.env.BENCH_IPVS_SCALES ?? '1000,10000').split(',').map(Number)),

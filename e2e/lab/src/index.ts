@@ -24,3 +24,5 @@ export { runInVm, vmImage } from './vm-runner.js';
 export type { ScaleNodeOptions, SyncLine } from './scale-node.js';
 export { ScaleNode } from './scale-node.js';
 export { syntheticCluster, syntheticService, syntheticSlice, syntheticVip } from './synthetic-cluster.js';
+export type { LocalRegistry } from './local-registry.js';
+export { installInto, publishWorkspace, PUBLISHED_PACKAGES, startLocalRegistry, treeBytes, workspaceVersion, WORKSPACE_ROOT } from './local-registry.js';

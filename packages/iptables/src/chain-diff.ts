@@ -1,5 +1,6 @@
 import { OverlayMap, type IPFamily } from '@hybrid-proxy/model';
 import { isPerServiceChain, shadowChainName } from './chain-names.js';
+import { builtinJumps } from './fixed-chains.js';
 import type { TableChange } from './restore-text.js';
 import { ruleText, TABLES, type BuiltinJump, type IptablesPlan, type Rule, type Table, type TablePlan } from './rule-plan.js';
 import { canonicalRule } from './saved-rule.js';
@@ -33,6 +34,18 @@ export function missingJumps(jumps: readonly BuiltinJump[], saved: ReadonlyMap<s
       .map((jump) => [jump.chain, ruleText([...jump.match, '-j', jump.target])] as const)
       .filter(([chain, rule]) => !(saved.get(table)?.chains.get(chain) ?? []).some((present) => canonicalRule(present, family) === canonicalRule(rule, family))),
   }));
+}
+
+/**
+ * The jumps either layout may install (builtinJumps()) that this plan has none of but the kernel holds: left by the
+ * other layout or an older version, once the plan's own jumps and chains are in place they only cost.
+ */
+export function staleJumps(planned: readonly BuiltinJump[], saved: ReadonlyMap<string, SavedTable>, family: IPFamily): BuiltinJump[] {
+  const rule = (jump: BuiltinJump) => canonicalRule(ruleText([...jump.match, '-j', jump.target]), family);
+  const wanted = new Set(planned.map((jump) => `${jump.table} ${jump.chain} ${rule(jump)}`));
+  return builtinJumps(true).filter(
+    (jump) => !wanted.has(`${jump.table} ${jump.chain} ${rule(jump)}`) && (saved.get(jump.table)?.chains.get(jump.chain) ?? []).some((present) => canonicalRule(present, family) === rule(jump)),
+  );
 }
 
 /**

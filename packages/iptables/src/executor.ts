@@ -1,7 +1,7 @@
 import { runChecked, StandbyPool, ToolMissingError, type CommandRunner } from '@hybrid-proxy/exec';
 import type { IPFamily } from '@hybrid-proxy/model';
 import { canonicalRule } from './saved-rule.js';
-import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChanges, type AppliedState } from './chain-diff.js';
+import { fullChanges, isNoChange, missingJumps, partialChanges, serveFirstChanges, staleJumps, type AppliedState } from './chain-diff.js';
 import { isPerServiceChain, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_LOCALNET_FIREWALL, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_PROXY_FIREWALL, KUBE_SERVICES } from './chain-names.js';
 import { gateSetName, hairpinSetName } from './dispatch-tree.js';
 import { builtinJumps } from './fixed-chains.js';
@@ -148,6 +148,7 @@ export class IptablesExecutor {
         await this.insertMissingJumps(tools, plan.jumps, saved!);
         servedAt = performance.now(); // on a fresh node, traffic reaches the new rules once the jumps exist
       }
+      if (full) await this.removeStaleJumps(tools, plan.jumps, saved!);
       this.applied = { tables: plan.tables, sets: full ? ledgersOf(plan.ipsets) : this.applied!.sets, jumps: plan.jumps };
       const ipsetCommands = setSteps.before.length + setSteps.adds.length + setSteps.removals.length;
       return {
@@ -378,6 +379,12 @@ export class IptablesExecutor {
     if (!input) return;
     const result = await this.options.runner.run(tools.restore, [...this.wait, '--noflush'], { input });
     if (result.exitCode !== 0) throw RestoreError.fromOutput(result.stderr || result.stdout, input);
+  }
+
+  /** After a full sync: jumps of the other layout (or an older run) that the save at its start showed, deleted. */
+  private async removeStaleJumps(tools: IptablesTools, jumps: readonly BuiltinJump[], saved: ReadonlyMap<string, SavedTable>): Promise<void> {
+    // One gone meanwhile is as good as deleted: the exit status is not checked.
+    for (const jump of staleJumps(jumps, saved, this.options.family)) await this.options.runner.run(tools.iptables, [...this.wait, '-t', jump.table, '-D', jump.chain, ...jump.match, '-j', jump.target]);
   }
 
   /** Jumps from built-in chains, ensured idempotently: create the target chain, then `-C`, and `-I` only if missing. */

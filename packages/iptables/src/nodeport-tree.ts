@@ -51,10 +51,24 @@ export function nodePortTree(leaves: ReadonlyMap<string, readonly Rule[]>): (rea
     const twig = chainOf(proto, group, 2);
     const leaf = chainOf(proto, group, 3);
     const port = group << 4;
-    link(KUBE_NODEPORTS, proto, port & ~0xfff, port | 0xfff, branch);
+    link(KUBE_NODEPORTS, proto, port & ~0xfff, port | 0xfff, branch); // nodePortBlocks names these ranges
     link(branch, proto, port & ~0xff, port | 0xff, twig);
     link(twig, proto, port, port | 0xf, leaf);
     leafChains.push([leaf, rules]);
   }
   return [...levels, ...leafChains];
+}
+
+/** A root block of the tree: a protocol and the 4,096 ports one root rule covers. */
+export type NodePortBlock = readonly [proto: string, first: number, last: number];
+
+/** The root blocks that hold node ports, in the root's order. */
+export function nodePortBlocks(leaves: Iterable<string>): NodePortBlock[] {
+  const blocks = new Map<string, NodePortBlock>();
+  for (const leaf of leaves) {
+    const [proto, group] = leaf.split(':') as [string, string];
+    const first = (Number(group) << 4) & ~0xfff;
+    blocks.set(`${proto}:${first}`, [proto, first, first | 0xfff]);
+  }
+  return [...blocks.values()].sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
 }

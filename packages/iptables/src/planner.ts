@@ -3,7 +3,7 @@ import { KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_LOCALNET_FIREWALL, KUBE_NODE
 import { gateIpset, gateRules, hairpinSetName, leafChainName, treeChains } from './dispatch-tree.js';
 import { builtinJumps, forwardChain, localnetFirewall, masqueradeChains, nodePortsDispatch, unallocatedServiceIPRules } from './fixed-chains.js';
 import { resolveLocalTraffic } from './local-traffic-rules.js';
-import { nodePortLeaf, nodePortLeafChain, nodePortTree } from './nodeport-tree.js';
+import { nodePortBlocks, nodePortLeaf, nodePortLeafChain, nodePortTree } from './nodeport-tree.js';
 import { PlanMemo } from './plan-memo.js';
 import { localhostNodePortsActive, type PlannerOptions } from './planner-options.js';
 import { renderRestoreInput } from './restore-text.js';
@@ -89,7 +89,7 @@ function planAfresh(snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo
   } else {
     for (const rules of dispatched) for (const rule of rules.natDispatch) natServices.push(rule);
   }
-  natServices.push(...nodePortsDispatch(options, nodePorts.length > 0));
+  natServices.push(...nodePortsDispatch(options, nodePorts.length > 0, tree ? nodePortBlocks(nodePortLeaves.keys()) : undefined));
   // Linear: kube-proxy's KUBE-NODEPORTS, a rule per node port. Tree: the root of the node-port tree.
   const nodePortChains = tree ? nodePortTree(new Map([...nodePortLeaves].map(([leaf, keys]) => [leaf, nodePortLeafRules(keys, ports)]))) : [[KUBE_NODEPORTS, nodePorts] as const];
 
@@ -101,14 +101,17 @@ function planAfresh(snapshot: Snapshot, options: PlannerOptions, ports: PlanMemo
     ...dispatchChains,
     ...serviceChains,
   ]);
-  const filter = new Map<string, readonly Rule[]>([...filterChains(snapshot.entries.keys(), ports, options), [KUBE_FORWARD, forwardChain(options)]]);
+  const filter = new Map<string, readonly Rule[]>(filterChains(snapshot.entries.keys(), ports, options));
   const localnet = localhostNodePortsActive(options);
   if (localnet) filter.set(KUBE_LOCALNET_FIREWALL, localnetFirewall());
-  const plan = { family: options.family, tables: { filter, nat }, jumps: builtinJumps(localnet), ipsets: planIpsets(options, hairpin, gate) };
+  const plan = { family: options.family, tables: { filter, nat }, jumps: builtinJumps(localnet, options.dispatch), ipsets: planIpsets(options, hairpin, gate) };
   return { entries: snapshot.entries, plan, leaves, nodePortLeaves, hairpin, gate };
 }
 
-/** The filter chains that Service ports add to, in kube-proxy's order, each port's rules in snapshot order. */
+/**
+ * The filter chains that Service ports add to, in kube-proxy's order, each port's rules in snapshot order, and
+ * KUBE-FORWARD, which in the tree layout leads only into those of them that hold rules.
+ */
 function filterChains(keys: Iterable<string>, ports: PlanMemo<ServiceRules>, options: PlannerOptions): [string, Rule[]][] {
   const services: Rule[] = [];
   const external: Rule[] = [];
@@ -122,11 +125,13 @@ function filterChains(keys: Iterable<string>, ports: PlanMemo<ServiceRules>, opt
     for (const rule of filter.healthChecks) healthChecks.push(rule);
   }
   services.push(...unallocatedServiceIPRules(options));
+  const filled = { services: services.length > 0, external: external.length > 0, firewall: firewall.length > 0 };
   return [
     [KUBE_SERVICES, services],
     [KUBE_EXTERNAL_SERVICES, external],
     [KUBE_PROXY_FIREWALL, firewall],
     [KUBE_NODEPORTS, healthChecks],
+    [KUBE_FORWARD, forwardChain(options, filled)],
   ];
 }
 
@@ -247,8 +252,9 @@ function patchPlan(last: PlannedState, snapshot: Snapshot, options: PlannerOptio
     const names = new Set(tree.map(([name]) => name));
     for (const [name] of nodePortTree(new Map([...last.nodePortLeaves.keys()].map((leaf) => [leaf, []])))) if (!names.has(name)) nat.set(name, undefined);
     for (const [name, rules] of tree) nat.set(name, rules);
-    // KUBE-SERVICES leads to KUBE-NODEPORTS only while it holds a rule.
-    if ((nodePortLeaves.size > 0) !== (last.nodePortLeaves.size > 0)) nat.set(KUBE_SERVICES, [...gateRules(options.family, options.comments), ...nodePortsDispatch(options, nodePortLeaves.size > 0)]);
+    // KUBE-SERVICES leads to KUBE-NODEPORTS only while it holds a rule, and only for the root's blocks.
+    const services = [...gateRules(options.family, options.comments), ...nodePortsDispatch(options, nodePortLeaves.size > 0, nodePortBlocks(nodePortLeaves.keys()))];
+    if (services.join('\n') !== last.plan.tables.nat.get(KUBE_SERVICES)?.join('\n')) nat.set(KUBE_SERVICES, services);
   }
   let filter = last.plan.tables.filter;
   if (filterChanged) {

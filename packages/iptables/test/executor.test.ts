@@ -37,9 +37,6 @@ describe('IptablesExecutor against a recording runner', () => {
         '-I INPUT 1 -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
         '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
         '-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
-        '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-I FORWARD 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES',
         '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-I OUTPUT 1 -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
         '-I FORWARD 1 -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
@@ -54,6 +51,23 @@ describe('IptablesExecutor against a recording runner', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it("a full sync deletes the jumps of the other layout that the kernel holds, and only those", async () => {
+    // The linear layout (or an older version) left FORWARD jumps for new connections; the tree leads there from KUBE-FORWARD.
+    const left = [
+      '*filter',
+      ':FORWARD ACCEPT [0:0]',
+      '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+      '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+      '-A FORWARD -j SOMEONE-ELSES',
+      'COMMIT',
+      '',
+    ].join('\n');
+    const runner = kernel(left);
+    await new IptablesExecutor({ runner, family: 4, variant: 'nft' }).apply(plan(['198.18.1.1']));
+    const deleted = runner.calls.filter((c) => c.args.includes('-D'));
+    expect(deleted.map((c) => c.args.join(' '))).toEqual(['-w 5 -t filter -D FORWARD -m conntrack --ctstate NEW -m comment --comment kubernetes service portals -j KUBE-SERVICES']);
   });
 
   it('first apply on legacy ensures the jumps first, with -C before -I', async () => {

@@ -178,6 +178,21 @@ describe('hybrid-proxy --mode ipvs after someone else edits its state', () => {
     expect(result!.failed).toBe(0);
     expect(Object.keys(result!.backends).sort()).toEqual(['web-a', 'web-b', 'web-c']);
   });
+
+  it('restores a real server deleted alone, and a set member deleted alone: each is seen on its own', async () => {
+    const repairs = async () => (await node.metrics()).find((s) => s.name === 'hybrid_proxy_lost_state_repairs_total')?.value ?? 0;
+    const listed = async () => (await ipvsadm(['-Ln', '-t', `${WEB.ip}:80`])).stdout;
+    const real = /->\s+(198\.18\.\d+\.\d+:\d+)/.exec(await listed())![1]!;
+    let before = await repairs();
+    // The virtual server stays and so does every count but its reals': only the digest of the servers tells.
+    await ipvsadm(['-d', '-t', `${WEB.ip}:80`, '-r', real]);
+    await expect.poll(listed, { timeout: 60_000, interval: 1000 }).toContain(real);
+    expect(await repairs()).toBeGreaterThan(before);
+    before = await repairs();
+    await runChecked(node.topology.node.run, 'ipset', ['del', 'KUBE-CLUSTER-IP', `${WEB.ip},tcp:80`]);
+    await expect.poll(async () => (await runChecked(node.topology.node.run, 'ipset', ['list', 'KUBE-CLUSTER-IP'])).stdout, { timeout: 60_000, interval: 1000 }).toContain(`${WEB.ip},tcp:80`);
+    expect(await repairs()).toBeGreaterThan(before);
+  });
 });
 
 describe('the wrr scheduler, applied by the executor', () => {

@@ -30,7 +30,7 @@ export { iptablesTools } from './iptables-tools.js';
 export { detectVariant } from './variant-detection.js';
 export { RestoreError } from './restore-error.js';
 export type { ApplyResult, IptablesExecutorOptions } from './executor.js';
-export { IptablesExecutor } from './executor.js';
+export { IptablesExecutor, lostSetMembers } from './executor.js';
 
 export type { IpsetPlan, MemberChanges, SavedIpsets } from './ipset-text.js';
 export { createSetLine, groupedIpset, ipsetChanges, ipsetOwners, ipsetSteps, MemberLedger, parseIpsetSave } from './ipset-text.js';

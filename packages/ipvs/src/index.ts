@@ -14,3 +14,6 @@ export type { DrainingReal } from './graceful-termination.js';
 export { drainedReals, gracefulOperations, withDraining } from './graceful-termination.js';
 export type { IpvsOperation, ListedReal } from './ipvsadm-text.js';
 export { ipvsOperations, operationLine, parseIpvsadmList } from './ipvsadm-text.js';
+export { savedDigest, serversDigest, StateDigest } from './state-digest.js';
+export type { SavedService } from './ipvsadm-text.js';
+export { forEachSaved } from './ipvsadm-text.js';

@@ -31,7 +31,13 @@ export type SavedService = Omit<VirtualServer, 'reals' | 'service'>;
  * keeping nothing: for a reader that needs no object per server (lostState's digest at 110k lines).
  */
 export function forEachSaved(text: string, visit: (vs: SavedService, real?: RealServer) => void): void {
-  for (const line of text.split('\n')) {
+  // Line by line without split('\n'): an array of 110k lines would live through the whole loop, survive
+  // scavenges and be promoted to the old generation; each line here is garbage as soon as it is read.
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
     const tokens = line.trim().split(/\s+/);
     const verb = tokens[0];
     if (verb !== '-A' && verb !== '-a') continue;

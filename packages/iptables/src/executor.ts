@@ -402,7 +402,6 @@ function ledgersOf(sets: readonly IpsetPlan[]): Map<string, MemberLedger> {
   return new Map(sets.map((set) => [set.name, new MemberLedger(ipsetOwners(set))]));
 }
 
-
 /**
  * The sets that are gone or hold another number of members than applied, in words: `ipset list -t` reads a set's
  * header only, so a check costs the same at 100k members as at 10 (a member swapped for another goes unseen

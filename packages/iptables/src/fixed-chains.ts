@@ -105,7 +105,8 @@ const FORWARD_NEW_JUMPS = [
  * connections to KUBE-FORWARD (forwardChain); the default, linear, is every jump either layout may have installed.
  */
 export function builtinJumps(localnet = false, dispatch: Dispatch = 'linear'): BuiltinJump[] {
-  const forwardNew = dispatch === 'linear' ? [{ ...firewall, chain: 'FORWARD' }, { ...services, chain: 'FORWARD' }, { ...external, chain: 'FORWARD' }] as const : [];
+  // Inserted first each, so listed in the reverse of the order a packet meets them.
+  const forwardNew = dispatch === 'linear' ? [...FORWARD_NEW_JUMPS].reverse().map(({ filledBy: _, ...jump }) => ({ ...jump, chain: 'FORWARD' })) : [];
   return [
     { table: 'nat', chain: 'PREROUTING', target: KUBE_SERVICES, match: portals },
     { table: 'nat', chain: 'OUTPUT', target: KUBE_SERVICES, match: portals },

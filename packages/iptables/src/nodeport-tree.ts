@@ -51,7 +51,8 @@ export function nodePortTree(leaves: ReadonlyMap<string, readonly Rule[]>): (rea
     const twig = chainOf(proto, group, 2);
     const leaf = chainOf(proto, group, 3);
     const port = group << 4;
-    link(KUBE_NODEPORTS, proto, port & ~0xfff, port | 0xfff, branch); // nodePortBlocks names these ranges
+    const [, first, last] = rootBlock(proto, group);
+    link(KUBE_NODEPORTS, proto, first, last, branch);
     link(branch, proto, port & ~0xff, port | 0xff, twig);
     link(twig, proto, port, port | 0xf, leaf);
     leafChains.push([leaf, rules]);
@@ -67,8 +68,14 @@ export function nodePortBlocks(leaves: Iterable<string>): NodePortBlock[] {
   const blocks = new Map<string, NodePortBlock>();
   for (const leaf of leaves) {
     const [proto, group] = leaf.split(':') as [string, string];
-    const first = (Number(group) << 4) & ~0xfff;
-    blocks.set(`${proto}:${first}`, [proto, first, first | 0xfff]);
+    const block = rootBlock(proto, Number(group));
+    blocks.set(`${proto}:${block[1]}`, block);
   }
   return [...blocks.values()].sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
+}
+
+/** The root block a leaf's group (a 16-port block) falls in: the range of its KUBE-NODEPORTS rule. */
+function rootBlock(proto: string, group: number): NodePortBlock {
+  const first = (group << 4) & ~0xfff;
+  return [proto, first, first | 0xfff];
 }

@@ -50,6 +50,7 @@ export function forEachSaved(text: string, visit: (vs: SavedService, real?: Real
       visit({ protocol, address, port, scheduler: (flag('-s') ?? 'wlc') as VirtualServer['scheduler'], persistence });
     } else {
       const [realAddress, realPort] = splitHostPort(flag('-r')!);
+      // A real's line names its virtual server by address only; its scheduler is the -A line's, not read here.
       visit({ protocol, address, port, scheduler: 'rr', persistence: 0 }, { address: realAddress, port: realPort, weight: Number(flag('-w') ?? 1) });
     }
   }
